@@ -1,0 +1,325 @@
+//! The history file: JSON Lines, one client event per line (SPEC §3).
+//!
+//! Writing is hand-rolled (a million-operation run writes two million lines, and the
+//! field order is fixed by the SPEC example). Reading goes through serde and accepts
+//! fields it does not know (SPEC lets producers add fields), string or numeric keys,
+//! any JSON values, and optional `node`, `index` and `time_ms`.
+
+use std::fmt::Write as _;
+use std::io;
+
+use serde::Deserialize;
+
+use crate::HistoryError;
+use crate::event::{Event, EventType, Function, Val};
+use crate::history::History;
+use crate::ids::{ProcessId, ValueId};
+
+/// Appends a time in milliseconds as a JSON number, always with a fractional part
+/// (`9.0`, `1.25`), so that the shortest round-trip form is used.
+pub fn write_time_ms(out: &mut String, time_ms: f64) {
+    if time_ms.fract() == 0.0 && time_ms.abs() < 1e15 {
+        write!(out, "{time_ms:.1}").expect("writing to a String cannot fail");
+    } else {
+        write!(out, "{time_ms}").expect("writing to a String cannot fail");
+    }
+}
+
+impl History {
+    /// Appends the JSON text of an event's value to `out`.
+    pub fn write_value(&self, value: &Val, out: &mut String) {
+        match *value {
+            Val::Null => out.push_str("null"),
+            Val::One(v) => self.values.write_json(v, out),
+            Val::Many { .. } => {
+                out.push('[');
+                for (i, v) in self.values_of(value).iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    self.values.write_json(*v, out);
+                }
+                out.push(']');
+            }
+            Val::Cas(expected, new) => {
+                out.push('[');
+                self.write_optional(expected, out);
+                out.push(',');
+                self.write_optional(new, out);
+                out.push(']');
+            }
+        }
+    }
+
+    fn write_optional(&self, value: Option<ValueId>, out: &mut String) {
+        match value {
+            Some(v) => self.values.write_json(v, out),
+            None => out.push_str("null"),
+        }
+    }
+
+    /// Appends the history file line of event `position` (with its newline) to `out`.
+    pub fn write_line(&self, position: usize, out: &mut String) {
+        let event = &self.events[position];
+        write!(
+            out,
+            "{{\"index\":{},\"time_ms\":",
+            self.index_of(position as u32)
+        )
+        .expect("writing to a String cannot fail");
+        write_time_ms(out, event.time_ms);
+        write!(
+            out,
+            ",\"process\":{},\"type\":\"{}\",\"f\":\"{}\",\"key\":",
+            event.process.0,
+            event.kind.as_str(),
+            event.f.as_str()
+        )
+        .expect("writing to a String cannot fail");
+        write_json_string(out, self.names.key_name(event.key));
+        out.push_str(",\"value\":");
+        self.write_value(&event.value, out);
+        if let Some(node) = event.node {
+            out.push_str(",\"node\":");
+            write_json_string(out, self.names.node_name(node));
+        }
+        out.push_str("}\n");
+    }
+
+    /// Writes the whole history as JSON Lines.
+    pub fn write_jsonl(&self, writer: &mut impl io::Write) -> io::Result<()> {
+        let mut line = String::with_capacity(128);
+        let mut buffer = Vec::with_capacity(1 << 16);
+        for position in 0..self.events.len() {
+            line.clear();
+            self.write_line(position, &mut line);
+            buffer.extend_from_slice(line.as_bytes());
+            if buffer.len() >= 1 << 16 {
+                writer.write_all(&buffer)?;
+                buffer.clear();
+            }
+        }
+        writer.write_all(&buffer)
+    }
+
+    /// Parses a history file. `file` names it in error messages.
+    pub fn from_jsonl(text: &str, file: &str) -> Result<History, HistoryError> {
+        let mut history = History::default();
+        let mut file_indexes: Vec<u64> = Vec::new();
+        let mut indexes_match = true;
+        let mut last_index: Option<u64> = None;
+        for (line_number, line) in text.lines().enumerate() {
+            let line_number = line_number + 1;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let error = |path: &str, reason: String| HistoryError::Line {
+                file: file.to_owned(),
+                line: line_number,
+                path: path.to_owned(),
+                reason,
+            };
+            let raw: RawEvent = serde_json::from_str(line)
+                .map_err(|e| error("$", format!("{e}").replace(" at line 1", "")))?;
+            let position = history.events.len() as u64;
+            let index = raw.index.unwrap_or(position);
+            if let Some(last) = last_index
+                && index <= last
+            {
+                return Err(error(
+                    "$.index",
+                    format!("index {index} does not increase (previous line had {last})"),
+                ));
+            }
+            last_index = Some(index);
+            indexes_match &= index == position;
+            file_indexes.push(index);
+
+            let kind = match raw.kind.as_str() {
+                "invoke" => EventType::Invoke,
+                "ok" => EventType::Ok,
+                "fail" => EventType::Fail,
+                "info" => EventType::Info,
+                other => {
+                    return Err(error(
+                        "$.type",
+                        format!("unknown type {other:?}: expected invoke, ok, fail or info"),
+                    ));
+                }
+            };
+            let f = match raw.f.as_str() {
+                "read" => Function::Read,
+                "write" => Function::Write,
+                "cas" => Function::Cas,
+                other => {
+                    return Err(error(
+                        "$.f",
+                        format!("unknown f {other:?}: expected read, write or cas"),
+                    ));
+                }
+            };
+            let process = u32::try_from(raw.process).map_err(|_| {
+                error(
+                    "$.process",
+                    format!(
+                        "process {} is not a non-negative 32-bit integer",
+                        raw.process
+                    ),
+                )
+            })?;
+            let key_name = match &raw.key {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Number(n) => n.to_string(),
+                other => {
+                    return Err(error(
+                        "$.key",
+                        format!("key must be a string or number, not {other}"),
+                    ));
+                }
+            };
+            let key = history.names.key(&key_name);
+            let node = raw.node.as_deref().map(|name| history.names.node(name));
+            let value = parse_value(&mut history, f, &raw.value)
+                .map_err(|reason| error("$.value", reason))?;
+            let time_ms = raw.time_ms.unwrap_or(position as f64);
+            if !time_ms.is_finite() {
+                return Err(error("$.time_ms", "time_ms must be a finite number".into()));
+            }
+            history.events.push(Event {
+                time_ms,
+                process: ProcessId(process),
+                key,
+                node,
+                kind,
+                f,
+                value,
+            });
+        }
+        if !indexes_match {
+            history.file_indexes = Some(file_indexes);
+        }
+        Ok(history)
+    }
+}
+
+fn parse_value(
+    history: &mut History,
+    f: Function,
+    value: &serde_json::Value,
+) -> Result<Val, String> {
+    use serde_json::Value as J;
+    match (f, value) {
+        (_, J::Null) => Ok(Val::Null),
+        (Function::Cas, J::Array(pair)) if pair.len() == 2 => Ok(Val::Cas(
+            history.values.intern(&pair[0]),
+            history.values.intern(&pair[1]),
+        )),
+        (Function::Cas, other) => Err(format!("a cas value must be [expected, new], not {other}")),
+        (Function::Read, J::Array(items)) => {
+            let mut ids = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                match history.values.intern(item) {
+                    Some(id) => ids.push(id),
+                    None => return Err(format!("sibling {i} is null")),
+                }
+            }
+            Ok(history.many(&ids))
+        }
+        (_, other) => Ok(Val::One(history.values.intern(other).expect("not null"))),
+    }
+}
+
+/// Appends `text` as a JSON string literal.
+pub fn write_json_string(out: &mut String, text: &str) {
+    if text
+        .bytes()
+        .all(|b| b >= 0x20 && b != b'"' && b != b'\\' && b < 0x7f)
+    {
+        out.push('"');
+        out.push_str(text);
+        out.push('"');
+    } else {
+        out.push_str(&serde_json::Value::String(text.to_owned()).to_string());
+    }
+}
+
+#[derive(Deserialize)]
+struct RawEvent {
+    index: Option<u64>,
+    time_ms: Option<f64>,
+    process: i64,
+    #[serde(rename = "type")]
+    kind: String,
+    f: String,
+    key: serde_json::Value,
+    #[serde(default)]
+    value: serde_json::Value,
+    node: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPEC_EXAMPLE: &str = r#"{"index":0,"time_ms":1.5,"process":2,"type":"invoke","f":"write","key":"k3","value":"w17","node":"n0"}
+{"index":1,"time_ms":4.25,"process":2,"type":"ok","f":"write","key":"k3","value":"w17","node":"n0"}
+{"index":2,"time_ms":9.0,"process":1,"type":"invoke","f":"read","key":"k3","value":null,"node":"n2"}
+{"index":3,"time_ms":12.0,"process":1,"type":"ok","f":"read","key":"k3","value":"w17","node":"n2"}
+"#;
+
+    #[test]
+    fn spec_example_round_trips_byte_for_byte() {
+        let history = History::from_jsonl(SPEC_EXAMPLE, "h.jsonl").unwrap();
+        assert_eq!(history.events.len(), 4);
+        let mut out = Vec::new();
+        history.write_jsonl(&mut out).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), SPEC_EXAMPLE);
+    }
+
+    #[test]
+    fn siblings_cas_and_foreign_values_round_trip() {
+        let text = r#"{"index":0,"time_ms":0.0,"process":0,"type":"invoke","f":"cas","key":"k","value":[null,3]}
+{"index":1,"time_ms":1.0,"process":0,"type":"ok","f":"cas","key":"k","value":[null,3]}
+{"index":2,"time_ms":2.0,"process":1,"type":"invoke","f":"read","key":"k","value":null}
+{"index":3,"time_ms":3.0,"process":1,"type":"ok","f":"read","key":"k","value":["w3","x"]}
+"#;
+        let history = History::from_jsonl(text, "h.jsonl").unwrap();
+        let mut out = Vec::new();
+        history.write_jsonl(&mut out).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), text);
+    }
+
+    #[test]
+    fn errors_name_file_line_and_path() {
+        let text = "{\"process\":0,\"type\":\"invoke\",\"f\":\"read\",\"key\":\"k\"}\n{\"process\":0,\"type\":\"okay\",\"f\":\"read\",\"key\":\"k\"}\n";
+        let err = History::from_jsonl(text, "h.jsonl")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "h.jsonl: line 2: $.type: unknown type \"okay\": expected invoke, ok, fail or info"
+        );
+        let err = History::from_jsonl("{not json", "h.jsonl")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("h.jsonl: line 1: $: "), "{err}");
+    }
+
+    #[test]
+    fn extra_fields_and_missing_optionals_are_accepted() {
+        let text = "{\"process\":5,\"type\":\"invoke\",\"f\":\"write\",\"key\":7,\"value\":1,\"error\":\"x\"}\n";
+        let history = History::from_jsonl(text, "h.jsonl").unwrap();
+        assert_eq!(history.names.key_name(history.events[0].key), "7");
+        assert_eq!(history.events[0].node, None);
+        assert_eq!(history.events[0].time_ms, 0.0);
+    }
+
+    #[test]
+    fn non_increasing_index_is_refused() {
+        let text = "{\"index\":3,\"process\":0,\"type\":\"invoke\",\"f\":\"read\",\"key\":\"k\"}\n{\"index\":3,\"process\":0,\"type\":\"ok\",\"f\":\"read\",\"key\":\"k\"}\n";
+        let err = History::from_jsonl(text, "h.jsonl")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 2: $.index"), "{err}");
+    }
+}
