@@ -1,0 +1,244 @@
+//! Benchmark of the anomaly checkers on a realistic simulated history: 1,000,000
+//! operations by 8 processes on 100 keys, about half reads that return the latest or a
+//! slightly stale write, a few `info` and `fail` completions, a final state on 3 nodes and
+//! a leader's role events. Prints operations checked per second (target: at least one
+//! million on one core) and the history's in-memory bytes per operation.
+//!
+//! Run with `cargo bench -p repsim-anomaly`. The wall clock is used here only, to measure.
+
+use std::time::Instant;
+
+use repsim_anomaly::{Input, Kind, Options, check};
+use repsim_history::{
+    Event, EventType, FinalState, Function, History, KeyId, Names, NodeId, ProcessId, RoleEvent,
+    RoleKind, Val, ValueId,
+};
+
+const OPERATIONS: usize = 1_000_000;
+const PROCESSES: usize = 8;
+const KEYS: usize = 100;
+
+/// SplitMix64: a tiny fixed PRNG, so the history is the same on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// What a process is doing.
+#[derive(Clone, Copy)]
+enum State {
+    /// Will invoke at `at`.
+    Idle { at: f64 },
+    /// Its operation completes at `at`.
+    Busy {
+        at: f64,
+        f: Function,
+        key: u32,
+        value: Option<ValueId>,
+    },
+}
+
+struct Built {
+    history: History,
+    state: FinalState,
+    roles: Vec<RoleEvent>,
+}
+
+fn build() -> Built {
+    let mut rng = Rng(7);
+    let mut history = History::with_names(Names::simulated(KEYS as u32, 3));
+    history.events.reserve(2 * OPERATIONS);
+    // Per key: the latest value that took effect and the one before it.
+    let mut latest: Vec<Option<ValueId>> = vec![None; KEYS];
+    let mut previous: Vec<Option<ValueId>> = vec![None; KEYS];
+    let mut processes: Vec<State> = (0..PROCESSES)
+        .map(|p| State::Idle { at: p as f64 * 0.1 })
+        .collect();
+    let mut roles = vec![RoleEvent {
+        time_ms: 0.0,
+        node: NodeId(0),
+        kind: RoleKind::Leader { epoch: 1 },
+    }];
+    let mut next_value = 1u32;
+    let mut invoked = 0usize;
+    loop {
+        let (p, state) = processes
+            .iter()
+            .copied()
+            .enumerate()
+            .min_by(|a, b| at(&a.1).total_cmp(&at(&b.1)))
+            .expect("there are processes");
+        let position = history.events.len() as u32;
+        match state {
+            State::Idle { at } => {
+                if invoked == OPERATIONS {
+                    if processes.iter().all(|s| matches!(s, State::Idle { .. })) {
+                        break;
+                    }
+                    processes[p] = State::Idle { at: f64::INFINITY };
+                    continue;
+                }
+                invoked += 1;
+                let key = rng.below(KEYS as u64) as u32;
+                let (f, value) = if rng.below(2) == 0 {
+                    (Function::Read, None)
+                } else {
+                    let v = ValueId::generated(next_value);
+                    next_value += 1;
+                    roles.push(RoleEvent {
+                        time_ms: at,
+                        node: NodeId(0),
+                        kind: RoleKind::AcceptedWrite { op: Some(position) },
+                    });
+                    (Function::Write, Some(v))
+                };
+                push(
+                    &mut history,
+                    at,
+                    p,
+                    EventType::Invoke,
+                    f,
+                    key,
+                    value.map_or(Val::Null, Val::One),
+                );
+                let latency = 0.5 + rng.below(1000) as f64 / 200.0;
+                processes[p] = State::Busy {
+                    at: at + latency,
+                    f,
+                    key,
+                    value,
+                };
+            }
+            State::Busy { at, f, key, value } => {
+                let roll = rng.below(100);
+                let kind = match roll {
+                    0 | 1 => EventType::Info,
+                    2 => EventType::Fail,
+                    _ => EventType::Ok,
+                };
+                let k = key as usize;
+                let event_value = match f {
+                    Function::Read if kind == EventType::Ok => {
+                        // Mostly the latest value; one read in ten a slightly stale one.
+                        let seen = if rng.below(10) == 0 {
+                            previous[k]
+                        } else {
+                            latest[k]
+                        };
+                        seen.map_or(Val::Null, Val::One)
+                    }
+                    Function::Read => Val::Null,
+                    _ => Val::One(value.expect("a write has a value")),
+                };
+                if f == Function::Write
+                    && (kind == EventType::Ok || (kind == EventType::Info && roll == 0))
+                {
+                    previous[k] = latest[k];
+                    latest[k] = value;
+                }
+                push(&mut history, at, p, kind, f, key, event_value);
+                let think = rng.below(1000) as f64 / 100.0;
+                processes[p] = State::Idle { at: at + think };
+            }
+        }
+    }
+    let mut state = FinalState::default();
+    for node in 0..3u16 {
+        for (key, value) in latest.iter().enumerate() {
+            state.set(
+                NodeId(node),
+                KeyId(key as u32),
+                value.iter().copied().collect(),
+            );
+        }
+    }
+    Built {
+        history,
+        state,
+        roles,
+    }
+}
+
+fn at(state: &State) -> f64 {
+    match *state {
+        State::Idle { at } | State::Busy { at, .. } => at,
+    }
+}
+
+fn push(
+    history: &mut History,
+    time_ms: f64,
+    process: usize,
+    kind: EventType,
+    f: Function,
+    key: u32,
+    value: Val,
+) {
+    history.push(Event {
+        time_ms,
+        process: ProcessId(process as u32),
+        key: KeyId(key),
+        node: Some(NodeId(0)),
+        kind,
+        f,
+        value,
+    });
+}
+
+/// Runs `f` and measures its wall time in seconds.
+#[allow(clippy::disallowed_methods, reason = "a benchmark measures wall time")]
+fn timed<T>(f: impl FnOnce() -> T) -> (T, f64) {
+    let start = Instant::now();
+    let result = f();
+    (result, start.elapsed().as_secs_f64())
+}
+
+fn main() {
+    let built = build();
+    let history = &built.history;
+    let operations = history
+        .operations()
+        .expect("the bench history is well-formed")
+        .len();
+    let bytes = std::mem::size_of::<Event>() * history.events.len()
+        + std::mem::size_of::<ValueId>() * history.siblings.len();
+    let input = Input {
+        history,
+        final_state: Some(&built.state),
+        roles: Some(&built.roles),
+    };
+    let options = Options::default();
+    let mut best = f64::INFINITY;
+    let mut findings = None;
+    for _ in 0..5 {
+        let (result, seconds) = timed(|| check(&input, &options).expect("well-formed"));
+        findings = Some(result);
+        best = best.min(seconds);
+    }
+    let findings = findings.expect("ran at least once");
+    println!(
+        "checked {operations} operations ({} events) in {:.3} s (best of 5): {:.2} million operations/s",
+        history.events.len(),
+        best,
+        operations as f64 / best / 1e6
+    );
+    println!(
+        "history in memory: {:.1} bytes per operation ({} bytes per event)",
+        bytes as f64 / operations as f64,
+        std::mem::size_of::<Event>()
+    );
+    for kind in Kind::ALL {
+        println!("  {:<18} {}", kind.name(), findings.count(kind));
+    }
+}
