@@ -1,0 +1,376 @@
+//! Scenario files (SPEC §2): loading, validation and the typed configuration they become.
+//!
+//! A scenario file is JSON. It is read in three steps, so inner code never sees
+//! unvalidated input (STYLE §2):
+//!
+//! 1. `raw`: serde structs that mirror the file exactly and refuse unknown fields; the
+//!    JSON Schema ([`schema`]) is derived from them, so the schema and the parser cannot
+//!    disagree about field names.
+//! 2. `validate`: every rule SPEC §2 states (ranges, node ids, fault windows, quorum
+//!    sizes) is checked and the raw values become typed ones: [`SimTime`] and
+//!    [`SimDuration`] (milliseconds rounded to the nearest microsecond by
+//!    [`SimDuration::from_ms`], once, here), [`Probability`](repsim_sim::Probability)
+//!    thresholds, [`NodeId`]s, [`Latency`](repsim_sim::Latency) distributions.
+//! 3. [`Scenario::sim_config`] expands the `random` nemesis for a seed and hands the
+//!    simulator its [`SimConfig`].
+//!
+//! Every error names the file, the JSON path and the reason ([`ScenarioError`]), e.g.
+//! `x.json: $.protocol.w: w (4) > n (3)`.
+//!
+//! Defaults for fields SPEC §2 leaves open are documented on the typed fields below:
+//! failover `heartbeat_ms` 50, `timeout_ms` 300, `fencing` true; leaderless `w` and `r`
+//! a majority of `n` (`n / 2 + 1`).
+
+mod error;
+mod objects;
+mod raw;
+mod tagged;
+mod validate;
+
+use std::path::Path;
+
+use repsim_sim::{
+    ClientConfig, Fault, Limits, NetworkConfig, NodeId, RandomFaults, SimConfig, SimDuration,
+    SimRng, SimTime,
+};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub use error::ScenarioError;
+
+/// The anomaly kinds an `expect` block may name (SPEC §4), in the order reports list them.
+pub const EXPECT_KINDS: [&str; 10] = [
+    "stale_read",
+    "read_your_writes",
+    "monotonic_read",
+    "consistent_prefix",
+    "lost_write",
+    "phantom_read",
+    "divergence",
+    "split_brain",
+    "unavailable",
+    "linearizability",
+];
+
+/// A validated scenario: everything a run needs besides the seed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scenario {
+    /// The file's path as given, for messages.
+    pub file: String,
+    /// The scenario's name; safe to use as a directory name.
+    pub name: String,
+    /// What the scenario shows (empty when omitted).
+    pub description: String,
+    /// The default seed (1 when omitted); `--seed` overrides it.
+    pub seed: u64,
+    /// Initial cluster size: nodes `n0..n{nodes-1}`, at least 1.
+    pub nodes: u16,
+    /// When the workload ends (`duration_ms`).
+    pub duration: SimTime,
+    /// The replication protocol and its settings.
+    pub protocol: ProtocolConfig,
+    /// The network between nodes.
+    pub network: NetworkConfig,
+    /// The client workload.
+    pub clients: ClientConfig,
+    /// The fault schedule in file order; `random` entries are expanded per seed by
+    /// [`Scenario::expanded_faults`].
+    pub faults: Vec<FaultSpec>,
+    /// The `expect` block, one entry per named anomaly kind, in [`EXPECT_KINDS`] order.
+    pub expect: Vec<Expectation>,
+}
+
+/// One entry of the `faults` array.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FaultSpec {
+    /// A concrete fault.
+    Fixed(Fault),
+    /// The `random` nemesis, expanded deterministically from the run's seed.
+    Random(RandomFaults),
+}
+
+/// The replication protocol (`protocol.kind`) and its settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProtocolConfig {
+    /// `single-node`: one replica, no replication; the control that must show no anomaly.
+    SingleNode,
+    /// `single-leader`.
+    SingleLeader(SingleLeaderConfig),
+    /// `multi-leader`.
+    MultiLeader(MultiLeaderConfig),
+    /// `leaderless`.
+    Leaderless(LeaderlessConfig),
+}
+
+impl ProtocolConfig {
+    /// The `kind` as written in scenario files.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ProtocolConfig::SingleNode => "single-node",
+            ProtocolConfig::SingleLeader(_) => "single-leader",
+            ProtocolConfig::MultiLeader(_) => "multi-leader",
+            ProtocolConfig::Leaderless(_) => "leaderless",
+        }
+    }
+}
+
+/// Settings of `single-leader`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SingleLeaderConfig {
+    /// How writes reach followers (default `async`).
+    pub replication: Replication,
+    /// What the replication log carries (default `logical`).
+    pub log: LogFormat,
+    /// Automatic failover, or `None` for manual (`null` or absent in the file).
+    pub failover: Option<Failover>,
+    /// The initial leader (default `n0`); one of the initial nodes.
+    pub leader: NodeId,
+}
+
+/// Automatic failover of `single-leader` (`protocol.failover`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Failover {
+    /// How often the leader sends heartbeats (`heartbeat_ms`) (default 50 ms).
+    pub heartbeat: SimDuration,
+    /// How long followers wait without a heartbeat before electing a new leader
+    /// (`timeout_ms`) (default 300 ms).
+    pub timeout: SimDuration,
+    /// Whether a deposed leader is fenced off (refuses writes once it learns of a newer
+    /// term) (default true).
+    pub fencing: bool,
+}
+
+impl Failover {
+    /// `heartbeat_ms` when an object omits it.
+    pub const DEFAULT_HEARTBEAT: SimDuration = SimDuration::from_millis(50);
+    /// `timeout_ms` when an object omits it.
+    pub const DEFAULT_TIMEOUT: SimDuration = SimDuration::from_millis(300);
+    /// `fencing` when an object omits it.
+    pub const DEFAULT_FENCING: bool = true;
+}
+
+/// Settings of `multi-leader`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MultiLeaderConfig {
+    /// Which leaders forward writes to which (default `all-to-all`).
+    pub topology: Topology,
+    /// The hub of a `star` topology (default `n0`); one of the initial nodes. Ignored (and
+    /// refused in the file) for other topologies.
+    pub root: NodeId,
+    /// How concurrent writes to one key are resolved (default `lww`).
+    pub conflict: Conflict,
+    /// How concurrency is detected (default `none`).
+    pub causality: Causality,
+    /// Route every key's writes to one leader (`home_leader`) (default false).
+    pub home_leader: bool,
+}
+
+/// Settings of `leaderless`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeaderlessConfig {
+    /// Replicas per key (default the initial `nodes`); `1..=nodes`.
+    pub n: u16,
+    /// Write quorum (default a majority of `n`: `n / 2 + 1`); `1..=n`.
+    pub w: u16,
+    /// Read quorum (default a majority of `n`: `n / 2 + 1`); `1..=n`.
+    pub r: u16,
+    /// Repair stale replicas seen by a read (default true).
+    pub read_repair: bool,
+    /// Interval of background anti-entropy (`anti_entropy_ms`), or `None` for off (default off).
+    pub anti_entropy: Option<SimDuration>,
+    /// Accept writes on nodes outside the key's replica set when those are unreachable
+    /// (default false).
+    pub sloppy_quorum: bool,
+    /// Hand such writes back to their home replicas later (default false).
+    pub hinted_handoff: bool,
+    /// How versions are compared (default `lww`).
+    pub versions: Versions,
+}
+
+impl LeaderlessConfig {
+    /// The default `w` and `r` for `n` replicas: a majority, `n / 2 + 1`, so that
+    /// `w + r > n` and every read quorum meets every write quorum.
+    pub fn majority(n: u16) -> u16 {
+        n / 2 + 1
+    }
+}
+
+/// `single-leader` `replication`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Replication {
+    /// A write is acknowledged once every follower has it.
+    Sync,
+    /// A write is acknowledged once the leader has it; followers catch up later.
+    #[default]
+    Async,
+    /// A write is acknowledged once the leader and one follower have it.
+    SemiSync,
+    /// Followers form a chain; the tail acknowledges.
+    Chain,
+}
+
+/// `single-leader` `log`: what the replication log carries.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogFormat {
+    /// Row changes: the values the leader wrote.
+    #[default]
+    Logical,
+    /// Statements, re-executed on each follower (nondeterministic writes may diverge).
+    Statement,
+    /// The storage engine's write-ahead log, tied to its format version.
+    Wal,
+}
+
+/// `multi-leader` `topology`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Topology {
+    /// Every leader sends its writes to every other.
+    #[default]
+    AllToAll,
+    /// Each leader forwards to the next in a ring.
+    Circular,
+    /// Leaders send to a root, which forwards to the others.
+    Star,
+}
+
+/// `multi-leader` `conflict`: how concurrent writes to one key are resolved.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Conflict {
+    /// Last writer wins, by timestamp.
+    #[default]
+    Lww,
+    /// The write from the higher-priority replica wins.
+    ReplicaPriority,
+    /// Keep the sorted list of the conflicting values.
+    Merge,
+    /// Keep every conflicting value as a sibling for the reader to resolve.
+    Siblings,
+}
+
+/// `multi-leader` `causality`: how concurrency is detected.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Causality {
+    /// No causality tracking: writes apply in arrival order.
+    #[default]
+    None,
+    /// Version vectors order causally related writes and expose concurrent ones.
+    VersionVectors,
+}
+
+/// `leaderless` `versions`: how replica versions are compared.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Versions {
+    /// Last writer wins, by timestamp.
+    #[default]
+    Lww,
+    /// Version vectors; concurrent writes are kept as siblings.
+    VersionVectors,
+}
+
+macro_rules! names {
+    ($($ty:ident { $($variant:ident => $name:literal),* $(,)? })*) => {$(
+        impl $ty {
+            /// The value as written in scenario files.
+            pub fn as_str(self) -> &'static str {
+                match self { $($ty::$variant => $name),* }
+            }
+        }
+    )*};
+}
+
+names! {
+    Replication { Sync => "sync", Async => "async", SemiSync => "semi-sync", Chain => "chain" }
+    LogFormat { Logical => "logical", Statement => "statement", Wal => "wal" }
+    Topology { AllToAll => "all-to-all", Circular => "circular", Star => "star" }
+    Conflict {
+        Lww => "lww", ReplicaPriority => "replica-priority", Merge => "merge",
+        Siblings => "siblings",
+    }
+    Causality { None => "none", VersionVectors => "version-vectors" }
+    Versions { Lww => "lww", VersionVectors => "version-vectors" }
+}
+
+/// One entry of the `expect` block: the run meets it when the anomaly's count lies in
+/// `min..=max` (a missing bound is no bound). At least one bound is set, and
+/// `min <= max`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Expectation {
+    /// The anomaly kind, one of [`EXPECT_KINDS`].
+    pub kind: String,
+    /// Fewest flags allowed.
+    pub min: Option<u64>,
+    /// Most flags allowed.
+    pub max: Option<u64>,
+}
+
+impl Expectation {
+    /// True if `count` flags of this kind meet the expectation.
+    pub fn is_met_by(&self, count: u64) -> bool {
+        self.min.is_none_or(|min| count >= min) && self.max.is_none_or(|max| count <= max)
+    }
+}
+
+impl Scenario {
+    /// The simulator's configuration for a run with `seed`: the fixed faults as written,
+    /// the `random` entries expanded (see [`Scenario::expanded_faults`]), default limits
+    /// and no trace.
+    pub fn sim_config(&self, seed: u64) -> SimConfig {
+        SimConfig {
+            seed,
+            nodes: self.nodes,
+            duration: self.duration,
+            network: self.network.clone(),
+            clients: self.clients.clone(),
+            faults: self.expanded_faults(seed),
+            limits: Limits::default(),
+            trace: None,
+        }
+    }
+
+    /// The concrete fault schedule of a run with `seed`, as [`Scenario::sim_config`] uses
+    /// it (for reports).
+    ///
+    /// Entries are taken in file order; each `random` entry is expanded over the initial
+    /// nodes by [`RandomFaults::expand`], all of them drawing in file order from one
+    /// `faults` stream of the seed. The list is then sorted stably by start time, so
+    /// faults at the same instant keep file order.
+    pub fn expanded_faults(&self, seed: u64) -> Vec<Fault> {
+        let mut rng = SimRng::stream(seed, "faults");
+        let mut faults = Vec::new();
+        for spec in &self.faults {
+            match spec {
+                FaultSpec::Fixed(fault) => faults.push(fault.clone()),
+                FaultSpec::Random(random) => faults.extend(random.expand(self.nodes, &mut rng)),
+            }
+        }
+        faults.sort_by_key(|fault| fault.at);
+        faults
+    }
+}
+
+/// Reads and validates the scenario file at `path`.
+pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+    let file = path.display().to_string();
+    match std::fs::read_to_string(path) {
+        Ok(text) => parse(&text, &file),
+        Err(source) => Err(ScenarioError::Read { file, source }),
+    }
+}
+
+/// Parses and validates scenario `text`; `file` names it in messages.
+pub fn parse(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
+    let raw = raw::parse(text, file)?;
+    validate::scenario(raw, file).map_err(|invalid| invalid.in_file(file))
+}
+
+/// The JSON Schema (draft 2020-12) of scenario files, with the doc comments of the raw
+/// structs as descriptions, so editors can complete and explain every field.
+pub fn schema() -> serde_json::Value {
+    raw::schema()
+}
