@@ -138,6 +138,8 @@ pub struct Availability {
     pub info: u64,
     /// ok / (ok + fail + info); `null` when nothing completed.
     pub rate: Option<f64>,
+    /// The `unavailable` anomaly as a rate: (fail + info) / (ok + fail + info).
+    pub unavailable_rate: Option<f64>,
     /// The same per window of the workload, by invocation time.
     pub windows: Vec<Window>,
 }
@@ -157,6 +159,8 @@ pub struct Window {
     pub info: u64,
     /// ok / all; `null` when none.
     pub rate: Option<f64>,
+    /// (fail + info) / all; `null` when none.
+    pub unavailable_rate: Option<f64>,
 }
 
 /// SPEC §5 messages.
@@ -380,6 +384,7 @@ pub fn build(scenario: &Scenario, result: &RunResult) -> Report {
             fail,
             info,
             rate: rate(ok, ok + fail + info),
+            unavailable_rate: rate(fail + info, ok + fail + info),
             windows: windows
                 .iter()
                 .enumerate()
@@ -390,6 +395,7 @@ pub fn build(scenario: &Scenario, result: &RunResult) -> Report {
                     fail,
                     info,
                     rate: rate(ok, ok + fail + info),
+                    unavailable_rate: rate(fail + info, ok + fail + info),
                 })
                 .collect(),
         },

@@ -23,6 +23,8 @@ pub struct Probe {
     pub ticks: Vec<(NodeId, SimTime)>,
     /// (from, to) of every heartbeat delivered.
     pub heartbeats: Vec<(NodeId, NodeId)>,
+    /// (node, heartbeats it has heard since it started): volatile state, never persisted.
+    pub heard: Vec<(NodeId, u64)>,
 }
 
 /// A write with its last-writer-wins stamp (local time, node).
@@ -43,6 +45,8 @@ pub struct Gossip {
     data: BTreeMap<KeyId, Stamped>,
     /// Records handed over by `create`.
     restored: usize,
+    /// Heartbeats heard since this incarnation started (volatile).
+    heard: u64,
     probe: Rc<RefCell<Probe>>,
 }
 
@@ -78,7 +82,12 @@ impl Node for Gossip {
             Msg::Update { key, write } => {
                 self.apply(ctx, key, write);
             }
-            Msg::Heartbeat => self.probe.borrow_mut().heartbeats.push((from, ctx.id())),
+            Msg::Heartbeat => {
+                self.heard += 1;
+                let mut probe = self.probe.borrow_mut();
+                probe.heartbeats.push((from, ctx.id()));
+                probe.heard.push((ctx.id(), self.heard));
+            }
         }
     }
 
@@ -144,7 +153,7 @@ impl GossipProtocol {
 impl Protocol for GossipProtocol {
     type Node = Gossip;
 
-    fn create(&self, id: NodeId, storage: &[(KeyId, Stamped)]) -> Gossip {
+    fn create(&self, _id: NodeId, storage: &[(KeyId, Stamped)]) -> Gossip {
         let mut data = BTreeMap::new();
         for &(key, write) in storage {
             let entry = data.entry(key).or_insert(write);
@@ -152,11 +161,11 @@ impl Protocol for GossipProtocol {
                 *entry = write;
             }
         }
-        let _ = id;
         Gossip {
             keys: self.keys,
             data,
             restored: storage.len(),
+            heard: 0,
             probe: self.probe.clone(),
         }
     }
