@@ -34,6 +34,9 @@ pub struct SplitBrainSpan {
     pub indexes: Vec<u64>,
 }
 
+/// How many of a span's accepted writes a flag names (the span keeps them all).
+const SHOWN_WRITES: usize = 8;
+
 /// A span being built.
 struct Open {
     start_ms: f64,
@@ -156,10 +159,18 @@ pub(crate) fn run(
                 names(&span.writers)
             );
             if !span.indexes.is_empty() {
-                let indexes: Vec<String> = span.indexes.iter().map(u64::to_string).collect();
-                message.push_str(&format!(" (writes invoked at indexes {})", indexes.join(", ")));
+                let shown: Vec<String> =
+                    span.indexes.iter().take(SHOWN_WRITES).map(u64::to_string).collect();
+                let more = span.indexes.len().saturating_sub(SHOWN_WRITES);
+                let tail = if more > 0 { format!(" and {more} more") } else { String::new() };
+                message.push_str(&format!(
+                    " ({} writes, invoked at indexes {}{tail})",
+                    span.indexes.len(),
+                    shown.join(", ")
+                ));
             }
-            Flag { index, involved: span.indexes.iter().skip(1).copied().collect(), message }
+            let involved = span.indexes.iter().skip(1).take(SHOWN_WRITES).copied().collect();
+            Flag { index, involved, message }
         })
         .collect();
     Ok((KindResult { count, flags }, spans))

@@ -13,7 +13,7 @@ use repsim_history::{Function, Outcome};
 use serde::Serialize;
 
 use crate::run::{RunResult, protocol_kind};
-use crate::scenario::Scenario;
+use crate::scenario::{ProtocolConfig, Scenario};
 
 /// Number of equal time windows the workload is split into for availability over time.
 pub const AVAILABILITY_WINDOWS: u64 = 20;
@@ -51,6 +51,8 @@ pub struct Report {
     pub availability: Availability,
     /// Node-to-node messages.
     pub messages: Messages,
+    /// How often each protocol code path ran (elections, snapshots, truncations, ...).
+    pub protocol_events: BTreeMap<&'static str, u64>,
     /// Simulator figures (wall time is printed, never written here).
     pub sim: SimFigures,
     /// The fault schedule the run used, the `random` nemesis expanded.
@@ -378,7 +380,20 @@ pub fn build(scenario: &Scenario, result: &RunResult) -> Report {
         skipped,
         ops: counts,
         latency_ms,
-        replication_lag_ms: None,
+        replication_lag_ms: matches!(scenario.protocol, ProtocolConfig::SingleLeader(_)).then(
+            || {
+                result
+                    .output
+                    .lag
+                    .iter()
+                    .map(|(node, samples)| {
+                        let mut micros: Vec<u64> =
+                            samples.iter().map(|(_, lag)| lag.as_micros()).collect();
+                        (node.to_string(), Percentiles::of_micros(&mut micros))
+                    })
+                    .collect()
+            },
+        ),
         availability: Availability {
             ok,
             fail,
@@ -408,6 +423,7 @@ pub fn build(scenario: &Scenario, result: &RunResult) -> Report {
             dropped_crashed: stats.dropped_crashed,
             duplicated: stats.duplicated,
         },
+        protocol_events: result.output.counters.clone(),
         sim: SimFigures {
             events: stats.events,
             simulated_ms: result.output.end.as_ms(),
@@ -501,6 +517,28 @@ impl Report {
         writeln!(w, "messages: {} sent, {} delivered, {} dropped ({} cut, {} random, {} to crashed nodes), {} duplicated",
             self.messages.sent, self.messages.delivered, self.messages.dropped, self.messages.dropped_cut,
             self.messages.dropped_random, self.messages.dropped_crashed, self.messages.duplicated).unwrap();
+        if let Some(lag) = &self.replication_lag_ms {
+            for (node, p) in lag {
+                let show = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.3}"));
+                writeln!(
+                    w,
+                    "replication lag {node} (ms): p50 {} p99 {} max {} over {} entries",
+                    show(p.p50),
+                    show(p.p99),
+                    show(p.max),
+                    p.count
+                )
+                .unwrap();
+            }
+        }
+        if !self.protocol_events.is_empty() {
+            let events: Vec<String> = self
+                .protocol_events
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect();
+            writeln!(w, "protocol events: {}", events.join(", ")).unwrap();
+        }
         if !self.faults.is_empty() {
             writeln!(w, "faults: {} scheduled", self.faults.len()).unwrap();
         }

@@ -6,10 +6,11 @@
 use std::fmt;
 
 use repsim_anomaly::{Findings, Input, Options};
-use repsim_sim::{Fault, RunOutput, Simulation, TraceConfig};
+use repsim_sim::{Fault, RunOutput, SimConfig, Simulation, TraceConfig};
+use repsim_single_leader::{self as single_leader, SingleLeader};
 use repsim_single_node::SingleNode;
 
-use crate::scenario::{ProtocolConfig, Scenario};
+use crate::scenario::{ProtocolConfig, Scenario, SingleLeaderConfig};
 
 /// How many flagged operations a report shows per anomaly kind.
 pub const MAX_EXAMPLES: usize = 5;
@@ -47,7 +48,7 @@ impl fmt::Display for RunError {
             RunError::NotImplemented { file, kind } => write!(
                 f,
                 "{file}: $.protocol.kind: the {kind} protocol is not implemented yet; \
-                 single-node is (see README.md)"
+                 single-node and single-leader are (see README.md)"
             ),
             RunError::Internal(reason) => write!(f, "internal error (please report): {reason}"),
         }
@@ -69,11 +70,39 @@ pub fn protocol_kind(protocol: &ProtocolConfig) -> &'static str {
 /// Fails unless the scenario's protocol can run.
 pub fn check_runnable(scenario: &Scenario) -> Result<(), RunError> {
     match scenario.protocol {
-        ProtocolConfig::SingleNode => Ok(()),
+        ProtocolConfig::SingleNode | ProtocolConfig::SingleLeader(_) => Ok(()),
         ref other => Err(RunError::NotImplemented {
             file: scenario.file.clone(),
             kind: protocol_kind(other),
         }),
+    }
+}
+
+/// The single-leader protocol's configuration from the scenario's.
+fn single_leader_config(c: &SingleLeaderConfig, sim: &SimConfig) -> single_leader::Config {
+    use crate::scenario::{LogFormat, Replication};
+    single_leader::Config {
+        replication: match c.replication {
+            Replication::Sync => single_leader::Replication::Sync,
+            Replication::SemiSync => single_leader::Replication::SemiSync,
+            Replication::Async => single_leader::Replication::Async,
+            Replication::Chain => single_leader::Replication::Chain,
+        },
+        log: match c.log {
+            LogFormat::Logical => single_leader::LogFormat::Logical,
+            LogFormat::Statement => single_leader::LogFormat::Statement,
+            LogFormat::Wal => single_leader::LogFormat::Wal,
+        },
+        failover: c.failover.map(|f| single_leader::Failover {
+            heartbeat: f.heartbeat,
+            timeout: f.timeout,
+            fencing: f.fencing,
+        }),
+        leader: c.leader,
+        keys: sim.clients.keys,
+        reads_from: sim.clients.reads_from.clone(),
+        ship_interval: c.ship_interval,
+        log_retention: c.log_retention,
     }
 }
 
@@ -95,6 +124,12 @@ pub fn simulate(
             config,
         )
         .run(),
+        ProtocolConfig::SingleLeader(ref c) => {
+            let protocol = SingleLeader {
+                config: single_leader_config(c, &config),
+            };
+            Simulation::new(protocol, config).run()
+        }
         _ => unreachable!("check_runnable refused it"),
     };
     Ok((faults, output))

@@ -125,6 +125,10 @@ pub struct SingleLeaderConfig {
     pub failover: Option<Failover>,
     /// The initial leader (default `n0`); one of the initial nodes.
     pub leader: NodeId,
+    /// How often the leader ships new entries (`ship_interval_ms`, default 5 ms).
+    pub ship_interval: SimDuration,
+    /// Entries kept before compaction (`log_retention`, default 10,000).
+    pub log_retention: u64,
 }
 
 /// Automatic failover of `single-leader` (`protocol.failover`).
@@ -135,8 +139,9 @@ pub struct Failover {
     /// How long followers wait without a heartbeat before electing a new leader
     /// (`timeout_ms`) (default 300 ms).
     pub timeout: SimDuration,
-    /// Whether a deposed leader is fenced off (refuses writes once it learns of a newer
-    /// term) (default true).
+    /// Whether old leaders are fenced off (default true): a leader that cannot reach a
+    /// majority within half the timeout stops accepting writes, and a restarted leader
+    /// comes back as a follower.
     pub fencing: bool,
 }
 

@@ -418,7 +418,7 @@ fn bad_inputs_are_refused_with_file_path_and_reason() {
     t.patch(
         json!({"protocol": {"kind": "single-leader", "replicaton": "sync"}}),
         "x.json: $.protocol.replicaton: unknown field `replicaton`, expected one of \
-         `replication`, `log`, `failover`, `leader`",
+         `replication`, `log`, `failover`, `leader`, `ship_interval_ms`, `log_retention`",
     );
     // A field of another kind is unknown to this one, wherever `kind` is (`patched`
     // sorts keys, so these are written out).
@@ -426,13 +426,13 @@ fn bad_inputs_are_refused_with_file_path_and_reason() {
         r#"{"name": "t", "nodes": 3, "duration_ms": 5,
             "protocol": {"kind": "single-leader", "w": 2}}"#,
         "x.json: $.protocol.w: unknown field `w`, expected one of `replication`, `log`, \
-         `failover`, `leader`",
+         `failover`, `leader`, `ship_interval_ms`, `log_retention`",
     );
     t.check(
         r#"{"name": "t", "nodes": 3, "duration_ms": 5,
             "protocol": {"w": 2, "kind": "single-leader"}}"#,
         "x.json: $.protocol.w: unknown field `w`, expected one of `replication`, `log`, \
-         `failover`, `leader`",
+         `failover`, `leader`, `ship_interval_ms`, `log_retention`",
     );
     t.check(
         r#"{"name": "t", "nodes": 3, "duration_ms": 5,
@@ -979,4 +979,17 @@ fn the_schema_describes_the_format() {
     }
     // Deterministic output.
     assert_eq!(scenario::schema(), schema);
+}
+
+#[test]
+fn semi_sync_without_a_follower_is_refused() {
+    let text = r#"{"name": "t", "nodes": 1, "duration_ms": 100,
+                   "protocol": {"kind": "single-leader", "replication": "semi-sync"}}"#;
+    let err = repsim_runner::scenario::parse(text, "x.json")
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "x.json: $.protocol.replication: semi-sync needs a follower to be synchronous, but nodes is 1"
+    );
 }

@@ -233,6 +233,11 @@ pub enum Effect<N: Node> {
     Checkpoint(Vec<N::Record>),
     /// Announce a role change or leader action (read by `split_brain`).
     Role(RoleKind),
+    /// Count one occurrence of a protocol event (e.g. `snapshot_sent`), for reports.
+    Count(&'static str),
+    /// This node, a follower, applied a log entry this long after the leader wrote it,
+    /// as measured by the node (its local clock against the entry's timestamp).
+    Lag(SimDuration),
 }
 
 /// Pending timers, with generation numbers so cancelled or stale ones are dropped lazily.
@@ -431,6 +436,18 @@ impl<N: Node> Context<'_, N> {
     /// Announces a role change (e.g. became leader in epoch 3).
     pub fn role(&mut self, kind: RoleKind) {
         self.effects.push(Effect::Role(kind));
+    }
+
+    /// Counts one occurrence of a protocol event (e.g. `snapshot_sent`); reports list
+    /// the totals, so a scenario can show which code paths it exercised.
+    pub fn count(&mut self, event: &'static str) {
+        self.effects.push(Effect::Count(event));
+    }
+
+    /// Reports this follower's replication lag: how long after the leader wrote an entry
+    /// this node applied it. The report gives percentiles per follower.
+    pub fn replication_lag(&mut self, lag: SimDuration) {
+        self.effects.push(Effect::Lag(lag));
     }
 
     /// Records that this node, as leader, accepted client write `request`.

@@ -12,6 +12,8 @@
 //! the seed. Time is the integer [`SimTime`]; randomness comes only from labelled
 //! [`SimRng`] streams; every collection that is iterated is ordered.
 
+use std::collections::BTreeMap;
+
 use repsim_history::{
     Event, EventType, FinalState, Function, History, Names, NodeId, ProcessId, RoleEvent, RoleKind,
     Val,
@@ -154,6 +156,10 @@ pub struct RunOutput {
     pub trace: Option<Trace>,
     /// Every node that was ever a member, in id order.
     pub members: Vec<NodeId>,
+    /// Protocol event counts (see [`crate::node::Context::count`]), by name.
+    pub counters: BTreeMap<&'static str, u64>,
+    /// Replication lag samples per follower: (true time of the sample, lag).
+    pub lag: BTreeMap<NodeId, Vec<(SimTime, SimDuration)>>,
 }
 
 /// What a queued event refers to.
@@ -235,6 +241,8 @@ pub struct Simulation<P: Protocol> {
     trace: Option<Trace>,
     next_trace_id: u64,
     stats: Stats,
+    counters: BTreeMap<&'static str, u64>,
+    lag: BTreeMap<NodeId, Vec<(SimTime, SimDuration)>>,
 }
 
 impl<P: Protocol> Simulation<P> {
@@ -287,6 +295,8 @@ impl<P: Protocol> Simulation<P> {
             roles: Vec::new(),
             next_trace_id: 0,
             stats: Stats::default(),
+            counters: BTreeMap::new(),
+            lag: BTreeMap::new(),
             config,
         }
     }
@@ -325,6 +335,8 @@ impl<P: Protocol> Simulation<P> {
             end: self.now,
             trace: self.trace,
             members: self.members,
+            counters: self.counters,
+            lag: self.lag,
         }
     }
 
@@ -393,7 +405,7 @@ impl<P: Protocol> Simulation<P> {
             return;
         };
         let mut effects = std::mem::take(&mut self.effects);
-        let mut ctx = Context {
+        let mut ctx = crate::node::Context {
             id,
             local_now: self.now.offset_by(slot.clock_offset_micros),
             incarnation: slot.incarnation,
@@ -433,6 +445,8 @@ impl<P: Protocol> Simulation<P> {
             Effect::Persist(record) => self.nodes[from.index()].storage.push(record),
             Effect::Checkpoint(records) => self.nodes[from.index()].storage = records,
             Effect::Role(kind) => self.record_role(from, kind),
+            Effect::Count(event) => *self.counters.entry(event).or_insert(0) += 1,
+            Effect::Lag(lag) => self.lag.entry(from).or_default().push((self.now, lag)),
         }
     }
 

@@ -222,7 +222,12 @@ fn crash_loses_volatile_state_and_keeps_durable_state() {
     assert_eq!(restarts[0].0, NodeId(1));
     assert!(restarts[0].2 > 20, "{:?}", restarts[0]);
     // Its volatile heartbeat counter started again from zero after the restart.
-    let heard: Vec<u64> = probe.heard.iter().filter(|h| h.0 == NodeId(1)).map(|h| h.1).collect();
+    let heard: Vec<u64> = probe
+        .heard
+        .iter()
+        .filter(|h| h.0 == NodeId(1))
+        .map(|h| h.1)
+        .collect();
     let resets = heard.windows(2).filter(|w| w[1] < w[0]).count();
     assert_eq!(resets, 1, "{heard:?}");
     assert!(heard.iter().max().unwrap() > &100);

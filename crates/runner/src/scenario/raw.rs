@@ -134,6 +134,25 @@ pub(super) struct RawSingleLeader {
     /// The initial leader, one of the initial nodes.
     #[serde(default = "default_node")]
     pub leader: String,
+    /// How often the leader's log sender ships new entries to followers (ms, >= 0; 0 ships
+    /// each write at once). An `async` write acknowledged before its batch left is lost
+    /// if the leader crashes.
+    #[serde(default = "default_ship_interval_ms")]
+    #[schemars(extend("minimum" = 0))]
+    pub ship_interval_ms: f64,
+    /// Log entries a node keeps before folding older ones into a snapshot (>= 1). A
+    /// follower that falls further behind catches up from a snapshot instead of the log.
+    #[serde(default = "default_log_retention")]
+    #[schemars(extend("minimum" = 1))]
+    pub log_retention: u64,
+}
+
+fn default_ship_interval_ms() -> f64 {
+    5.0
+}
+
+fn default_log_retention() -> u64 {
+    10_000
 }
 
 fn default_node() -> String {
@@ -153,8 +172,10 @@ pub(super) struct RawFailover {
     #[serde(default = "default_timeout_ms")]
     #[schemars(extend("exclusiveMinimum" = 0))]
     pub timeout_ms: f64,
-    /// Whether a deposed leader is fenced off (refuses writes once it learns of a newer
-    /// term). Without fencing, two leaders may accept writes at once (split brain).
+    /// Whether old leaders are fenced off: a leader that cannot reach a majority within
+    /// half the timeout stops accepting writes, and a restarted leader comes back as a
+    /// follower. Without fencing, an isolated or restarted old leader goes on accepting
+    /// writes until it hears of the newer epoch (split brain).
     #[serde(default = "default_true")]
     pub fencing: bool,
 }

@@ -26,7 +26,7 @@ use super::raw::{
 };
 use super::{
     Expectation, Failover, FaultSpec, LeaderlessConfig, MultiLeaderConfig, ProtocolConfig,
-    Scenario, SingleLeaderConfig, Topology,
+    Replication, Scenario, SingleLeaderConfig, Topology,
 };
 
 /// The largest time or duration a file may give, in ms (about 31 years): far beyond any
@@ -305,11 +305,30 @@ fn protocol(raw: &RawProtocol, nodes: u16) -> Result<ProtocolConfig> {
                     fencing: f.fencing,
                 }),
             };
+            if raw.replication == Replication::SemiSync && nodes < 2 {
+                return Err(Invalid::new(
+                    "$.protocol.replication",
+                    format!("semi-sync needs a follower to be synchronous, but nodes is {nodes}"),
+                ));
+            }
             ProtocolConfig::SingleLeader(SingleLeaderConfig {
                 replication: raw.replication,
                 log: raw.log,
                 failover,
                 leader: initial_node(&raw.leader, "$.protocol.leader", nodes)?,
+                ship_interval: non_negative_ms(
+                    raw.ship_interval_ms,
+                    "$.protocol.ship_interval_ms",
+                )?,
+                log_retention: match raw.log_retention {
+                    0 => {
+                        return Err(Invalid::new(
+                            "$.protocol.log_retention",
+                            "log_retention must be at least 1".to_owned(),
+                        ));
+                    }
+                    n => n,
+                },
             })
         }
         RawProtocol::MultiLeader(raw) => {
