@@ -6,11 +6,15 @@
 use std::fmt;
 
 use repsim_anomaly::{Findings, Input, Options};
+use repsim_leaderless::{self as leaderless, Leaderless};
+use repsim_multi_leader::{self as multi_leader, MultiLeader};
 use repsim_sim::{Fault, RunOutput, SimConfig, Simulation, TraceConfig};
 use repsim_single_leader::{self as single_leader, SingleLeader};
 use repsim_single_node::SingleNode;
 
-use crate::scenario::{ProtocolConfig, Scenario, SingleLeaderConfig};
+use crate::scenario::{
+    LeaderlessConfig, MultiLeaderConfig, ProtocolConfig, Scenario, SingleLeaderConfig,
+};
 
 /// How many flagged operations a report shows per anomaly kind.
 pub const MAX_EXAMPLES: usize = 5;
@@ -70,11 +74,56 @@ pub fn protocol_kind(protocol: &ProtocolConfig) -> &'static str {
 /// Fails unless the scenario's protocol can run.
 pub fn check_runnable(scenario: &Scenario) -> Result<(), RunError> {
     match scenario.protocol {
-        ProtocolConfig::SingleNode | ProtocolConfig::SingleLeader(_) => Ok(()),
-        ref other => Err(RunError::NotImplemented {
-            file: scenario.file.clone(),
-            kind: protocol_kind(other),
-        }),
+        ProtocolConfig::SingleNode
+        | ProtocolConfig::SingleLeader(_)
+        | ProtocolConfig::MultiLeader(_)
+        | ProtocolConfig::Leaderless(_) => Ok(()),
+    }
+}
+
+/// The multi-leader protocol's configuration from the scenario's.
+fn multi_leader_config(c: &MultiLeaderConfig, sim: &SimConfig) -> multi_leader::Config {
+    use crate::scenario::{Causality, Conflict, Topology};
+    multi_leader::Config {
+        topology: match c.topology {
+            Topology::AllToAll => multi_leader::config::Topology::AllToAll,
+            Topology::Circular => multi_leader::config::Topology::Circular,
+            Topology::Star => multi_leader::config::Topology::Star { root: c.root },
+        },
+        conflict: match c.conflict {
+            Conflict::Lww => multi_leader::config::Conflict::Lww,
+            Conflict::ReplicaPriority => multi_leader::config::Conflict::ReplicaPriority,
+            Conflict::Merge => multi_leader::config::Conflict::Merge,
+            Conflict::Siblings => multi_leader::config::Conflict::Siblings,
+        },
+        causality: match c.causality {
+            Causality::None => multi_leader::config::Causality::None,
+            Causality::VersionVectors => multi_leader::config::Causality::VersionVectors,
+        },
+        home_leader: c.home_leader,
+        keys: sim.clients.keys,
+        reads_from: sim.clients.reads_from.clone(),
+    }
+}
+
+/// The leaderless protocol's configuration from the scenario's.
+fn leaderless_config(c: &LeaderlessConfig, sim: &SimConfig) -> leaderless::Config {
+    use crate::scenario::Versions;
+    leaderless::Config {
+        n: c.n,
+        w: c.w,
+        r: c.r,
+        read_repair: c.read_repair,
+        anti_entropy: c.anti_entropy,
+        sloppy_quorum: c.sloppy_quorum,
+        hinted_handoff: c.hinted_handoff,
+        versions: match c.versions {
+            Versions::Lww => leaderless::config::Versions::Lww,
+            Versions::VersionVectors => leaderless::config::Versions::VersionVectors,
+        },
+        keys: sim.clients.keys,
+        reads_from: sim.clients.reads_from.clone(),
+        client_timeout: sim.clients.timeout,
     }
 }
 
@@ -130,7 +179,18 @@ pub fn simulate(
             };
             Simulation::new(protocol, config).run()
         }
-        _ => unreachable!("check_runnable refused it"),
+        ProtocolConfig::MultiLeader(ref c) => {
+            let protocol = MultiLeader {
+                config: multi_leader_config(c, &config),
+            };
+            Simulation::new(protocol, config).run()
+        }
+        ProtocolConfig::Leaderless(ref c) => {
+            let protocol = Leaderless {
+                config: leaderless_config(c, &config),
+            };
+            Simulation::new(protocol, config).run()
+        }
     };
     Ok((faults, output))
 }

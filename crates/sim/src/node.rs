@@ -233,8 +233,8 @@ pub enum Effect<N: Node> {
     Checkpoint(Vec<N::Record>),
     /// Announce a role change or leader action (read by `split_brain`).
     Role(RoleKind),
-    /// Count one occurrence of a protocol event (e.g. `snapshot_sent`), for reports.
-    Count(&'static str),
+    /// Add to the count of a protocol event (e.g. `snapshot_sent`), for reports.
+    Count(&'static str, u64),
     /// This node, a follower, applied a log entry this long after the leader wrote it,
     /// as measured by the node (its local clock against the entry's timestamp).
     Lag(SimDuration),
@@ -441,7 +441,13 @@ impl<N: Node> Context<'_, N> {
     /// Counts one occurrence of a protocol event (e.g. `snapshot_sent`); reports list
     /// the totals, so a scenario can show which code paths it exercised.
     pub fn count(&mut self, event: &'static str) {
-        self.effects.push(Effect::Count(event));
+        self.effects.push(Effect::Count(event, 1));
+    }
+
+    /// Adds `amount` to the count of a protocol event (e.g. bytes compared by
+    /// anti-entropy).
+    pub fn count_by(&mut self, event: &'static str, amount: u64) {
+        self.effects.push(Effect::Count(event, amount));
     }
 
     /// Reports this follower's replication lag: how long after the leader wrote an entry

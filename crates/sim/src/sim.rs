@@ -445,7 +445,7 @@ impl<P: Protocol> Simulation<P> {
             Effect::Persist(record) => self.nodes[from.index()].storage.push(record),
             Effect::Checkpoint(records) => self.nodes[from.index()].storage = records,
             Effect::Role(kind) => self.record_role(from, kind),
-            Effect::Count(event) => *self.counters.entry(event).or_insert(0) += 1,
+            Effect::Count(event, amount) => *self.counters.entry(event).or_insert(0) += amount,
             Effect::Lag(lag) => self.lag.entry(from).or_default().push((self.now, lag)),
         }
     }
