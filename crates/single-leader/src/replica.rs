@@ -1330,3 +1330,379 @@ impl Node for Replica {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{DEFAULT_LOG_RETENTION, Failover};
+    use repsim_sim::testing::TestContext;
+    use repsim_sim::{Effect, ProcessId};
+
+    fn config(log: LogFormat, replication: Replication) -> Config {
+        Config {
+            replication,
+            log,
+            failover: Some(Failover {
+                heartbeat: SimDuration::from_millis(50),
+                timeout: SimDuration::from_millis(300),
+                fencing: true,
+            }),
+            leader: NodeId(0),
+            keys: 4,
+            reads_from: "any".to_owned(),
+            ship_interval: SimDuration::ZERO,
+            log_retention: DEFAULT_LOG_RETENTION,
+        }
+    }
+
+    fn entry(lsn: u64, epoch: u64, key: u32, payload: Payload) -> Entry {
+        Entry {
+            lsn,
+            epoch,
+            key: KeyId(key),
+            payload,
+            written_at_micros: 0,
+        }
+    }
+
+    fn logical(lsn: u64, epoch: u64, key: u32, value: u32) -> Entry {
+        entry(lsn, epoch, key, Payload::Logical(ValueId::generated(value)))
+    }
+
+    fn append(epoch: u64, prev_lsn: u64, prev_epoch: u64, entries: Vec<Entry>) -> Msg {
+        Msg::Append(Append {
+            epoch,
+            leader: NodeId(0),
+            prev_lsn,
+            prev_epoch,
+            leader_last: prev_lsn + entries.len() as u64,
+            entries,
+            sent_at_micros: 7,
+            probe: true,
+            rank: 0,
+            successor: None,
+            forwarded: false,
+        })
+    }
+
+    /// A follower (n1 of 3) that booted under leader n0.
+    fn follower(config: Config) -> (Replica, TestContext<Replica>) {
+        let mut node = Replica::recover(config, &[]);
+        let mut test = TestContext::<Replica>::new(NodeId(1), 3);
+        node.on_start(&mut test.ctx(), Start::Boot);
+        test.take_effects();
+        (node, test)
+    }
+
+    fn replies(effects: &[Effect<Replica>]) -> Vec<AppendReply> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Send {
+                    msg: Msg::AppendReply(r),
+                    ..
+                } => Some(*r),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_follower_accepts_entries_in_order_and_acknowledges_them() {
+        let (mut node, mut test) = follower(config(LogFormat::Logical, Replication::Async));
+        node.on_message(
+            &mut test.ctx(),
+            NodeId(0),
+            append(1, 0, 0, vec![logical(1, 1, 0, 1), logical(2, 1, 1, 2)]),
+        );
+        let effects = test.take_effects();
+        assert_eq!(
+            replies(&effects),
+            vec![AppendReply::Ok {
+                epoch: 1,
+                matched: 2,
+                sent_at_micros: 7,
+                heartbeat: false
+            }]
+        );
+        assert_eq!(
+            effects
+                .iter()
+                .filter(|e| matches!(e, Effect::Persist(Record::Entry(_))))
+                .count(),
+            2
+        );
+        assert_eq!(
+            node.final_state()[1],
+            (KeyId(1), vec![ValueId::generated(2)])
+        );
+    }
+
+    #[test]
+    fn a_follower_refuses_entries_that_do_not_follow_its_log() {
+        let (mut node, mut test) = follower(config(LogFormat::Logical, Replication::Async));
+        node.on_message(
+            &mut test.ctx(),
+            NodeId(0),
+            append(1, 0, 0, vec![logical(1, 1, 0, 1)]),
+        );
+        test.take_effects();
+        // The leader thinks position 1 was written in epoch 2: a conflict at 1.
+        node.on_message(
+            &mut test.ctx(),
+            NodeId(0),
+            append(2, 1, 2, vec![logical(2, 2, 0, 5)]),
+        );
+        let hint = match replies(&test.take_effects())[..] {
+            [AppendReply::Nack { hint, .. }] => hint,
+            ref other => panic!("{other:?}"),
+        };
+        assert_eq!(hint, 1);
+        // A heartbeat that starts past the end of its log is a gap.
+        node.on_message(&mut test.ctx(), NodeId(0), append(2, 9, 2, vec![]));
+        assert!(matches!(
+            replies(&test.take_effects())[..],
+            [AppendReply::Nack { hint: 2, .. }]
+        ));
+    }
+
+    #[test]
+    fn a_new_leaders_entries_replace_an_old_leaders_unreplicated_ones() {
+        let (mut node, mut test) = follower(config(LogFormat::Logical, Replication::Async));
+        let old = vec![
+            logical(1, 1, 0, 1),
+            logical(2, 1, 0, 2),
+            logical(3, 1, 1, 3),
+        ];
+        node.on_message(&mut test.ctx(), NodeId(0), append(1, 0, 0, old));
+        test.take_effects();
+        // Epoch 2's leader has only position 1, then its no-op and a write at 3.
+        let new = vec![entry(2, 2, 0, Payload::Noop), logical(3, 2, 1, 9)];
+        node.on_message(&mut test.ctx(), NodeId(2), append(2, 1, 1, new));
+        let effects = test.take_effects();
+        assert!(
+            effects
+                .iter()
+                .any(|e| matches!(e, Effect::Persist(Record::Truncate { after: 1 })))
+        );
+        assert_eq!(
+            node.final_state()[..2],
+            [
+                (KeyId(0), vec![ValueId::generated(1)]),
+                (KeyId(1), vec![ValueId::generated(9)])
+            ]
+        );
+        // The truncation survives a restart.
+        let records: Vec<Record> = effects
+            .into_iter()
+            .filter_map(|e| match e {
+                Effect::Persist(r) => Some(r),
+                _ => None,
+            })
+            .collect();
+        let mut all = vec![
+            Record::Entry(Stored {
+                entry: logical(1, 1, 0, 1),
+                applied: Some(ValueId::generated(1)),
+            }),
+            Record::Entry(Stored {
+                entry: logical(2, 1, 0, 2),
+                applied: Some(ValueId::generated(2)),
+            }),
+            Record::Entry(Stored {
+                entry: logical(3, 1, 1, 3),
+                applied: Some(ValueId::generated(3)),
+            }),
+        ];
+        all.extend(records);
+        let recovered = Replica::recover(config(LogFormat::Logical, Replication::Async), &all);
+        assert_eq!(recovered.final_state(), node.final_state());
+    }
+
+    #[test]
+    fn statement_logs_reexecute_nondeterministic_writes_and_logical_logs_do_not() {
+        let value = ValueId::generated(4);
+        let statement = entry(
+            1,
+            1,
+            0,
+            Payload::Statement {
+                value,
+                nondeterministic: true,
+            },
+        );
+        let (mut node, mut test) = follower(config(LogFormat::Statement, Replication::Async));
+        node.on_message(&mut test.ctx(), NodeId(0), append(1, 0, 0, vec![statement]));
+        let stored = node.final_state()[0].1[0];
+        assert_ne!(stored, value);
+        assert_eq!(test.values.to_json(stored), serde_json::json!("w4@n1"));
+
+        let (mut node, mut test) = follower(config(LogFormat::Logical, Replication::Async));
+        node.on_message(
+            &mut test.ctx(),
+            NodeId(0),
+            append(1, 0, 0, vec![logical(1, 1, 0, 4)]),
+        );
+        assert_eq!(node.final_state()[0].1, vec![value]);
+    }
+
+    #[test]
+    fn a_follower_on_another_storage_format_cannot_apply_wal() {
+        let (mut node, mut test) = follower(config(LogFormat::Wal, Replication::Async));
+        test.format_version = 2;
+        let wal = entry(
+            1,
+            1,
+            0,
+            Payload::Wal {
+                format: 1,
+                value: ValueId::generated(1),
+            },
+        );
+        node.on_message(&mut test.ctx(), NodeId(0), append(1, 0, 0, vec![wal]));
+        assert_eq!(
+            replies(&test.take_effects()),
+            vec![AppendReply::Incompatible { epoch: 1 }]
+        );
+        assert_eq!(node.final_state()[0].1, vec![]);
+        // And it stays stuck.
+        let wal = entry(
+            1,
+            1,
+            0,
+            Payload::Wal {
+                format: 2,
+                value: ValueId::generated(1),
+            },
+        );
+        node.on_message(&mut test.ctx(), NodeId(0), append(1, 0, 0, vec![wal]));
+        assert_eq!(
+            replies(&test.take_effects()),
+            vec![AppendReply::Incompatible { epoch: 1 }]
+        );
+    }
+
+    #[test]
+    fn votes_go_only_to_up_to_date_candidates_and_never_while_the_leader_is_heard() {
+        let (mut node, mut test) = follower(config(LogFormat::Logical, Replication::Async));
+        node.on_message(
+            &mut test.ctx(),
+            NodeId(0),
+            append(1, 0, 0, vec![logical(1, 1, 0, 1), logical(2, 1, 0, 2)]),
+        );
+        test.take_effects();
+        let vote =
+            |node: &mut Replica, test: &mut TestContext<Replica>, from: u16, epoch, last_lsn| {
+                let request = Msg::VoteRequest {
+                    pre: false,
+                    epoch,
+                    last_lsn,
+                    last_epoch: 1,
+                };
+                node.on_message(&mut test.ctx(), NodeId(from), request);
+                test.take_effects().into_iter().find_map(|e| match e {
+                    Effect::Send {
+                        msg: Msg::VoteReply { granted, .. },
+                        ..
+                    } => Some(granted),
+                    _ => None,
+                })
+            };
+        // Just heard from the leader: refused, and the epoch is not adopted.
+        assert_eq!(vote(&mut node, &mut test, 2, 2, 2), Some(false));
+        assert_eq!(node.epoch, 1);
+        test.now = SimTime::from_micros(400_000);
+        // Behind this follower's log: refused.
+        assert_eq!(vote(&mut node, &mut test, 2, 2, 1), Some(false));
+        // As up to date: granted, once per epoch.
+        assert_eq!(vote(&mut node, &mut test, 2, 2, 2), Some(true));
+        assert_eq!(vote(&mut node, &mut test, 0, 2, 5), Some(false));
+        assert_eq!(node.voted_for, Some(NodeId(2)));
+    }
+
+    #[test]
+    fn a_leader_that_sees_a_newer_epoch_steps_down_and_leaves_pending_writes_unknown() {
+        let mut node = Replica::recover(config(LogFormat::Logical, Replication::Sync), &[]);
+        let mut test = TestContext::<Replica>::new(NodeId(0), 3);
+        node.on_start(&mut test.ctx(), Start::Boot);
+        let request = Request {
+            id: RequestId {
+                process: ProcessId(0),
+                invoke: 0,
+            },
+            op: Op::Write {
+                key: KeyId(0),
+                value: ValueId::generated(1),
+                nondeterministic: false,
+            },
+            token: Token::default(),
+        };
+        node.on_request(&mut test.ctx(), request);
+        test.take_effects();
+        assert!(node.is_leader());
+        node.on_message(
+            &mut test.ctx(),
+            NodeId(1),
+            Msg::AppendReply(AppendReply::Stale { epoch: 5 }),
+        );
+        let effects = test.take_effects();
+        assert!(!node.is_leader());
+        assert_eq!(node.epoch, 5);
+        assert!(effects.iter().any(|e| matches!(
+            e,
+            Effect::Reply {
+                reply: Reply::Unknown,
+                ..
+            }
+        )));
+        assert!(
+            effects
+                .iter()
+                .any(|e| matches!(e, Effect::Role(RoleKind::NotLeader)))
+        );
+    }
+
+    #[test]
+    fn a_sync_write_is_acknowledged_only_when_every_follower_has_it() {
+        let mut node = Replica::recover(config(LogFormat::Logical, Replication::Sync), &[]);
+        let mut test = TestContext::<Replica>::new(NodeId(0), 3);
+        node.on_start(&mut test.ctx(), Start::Boot);
+        let request = Request {
+            id: RequestId {
+                process: ProcessId(0),
+                invoke: 0,
+            },
+            op: Op::Write {
+                key: KeyId(0),
+                value: ValueId::generated(1),
+                nondeterministic: false,
+            },
+            token: Token::default(),
+        };
+        node.on_request(&mut test.ctx(), request);
+        let written = |effects: &[Effect<Replica>]| {
+            effects.iter().any(|e| {
+                matches!(
+                    e,
+                    Effect::Reply {
+                        reply: Reply::Written(_),
+                        ..
+                    }
+                )
+            })
+        };
+        assert!(!written(&test.take_effects()));
+        let ok = |matched| {
+            Msg::AppendReply(AppendReply::Ok {
+                epoch: 1,
+                matched,
+                sent_at_micros: 0,
+                heartbeat: false,
+            })
+        };
+        node.on_message(&mut test.ctx(), NodeId(1), ok(1));
+        assert!(!written(&test.take_effects()));
+        node.on_message(&mut test.ctx(), NodeId(2), ok(1));
+        assert!(written(&test.take_effects()));
+    }
+}
