@@ -13,6 +13,7 @@ use repsim_history::{FinalState, History};
 use crate::report;
 use crate::run::{self, MAX_EXAMPLES};
 use crate::scenario::{self, Scenario};
+use crate::sweep;
 
 /// Exit code: success.
 pub const EXIT_OK: u8 = 0;
@@ -26,6 +27,8 @@ Examples:
   repsim run scenarios/single-node/crash-restart.json        run at the file's seed
   repsim run scenarios/single-node/crash-restart.json --seed 9 --out /tmp/r
   repsim check reports/crash-restart/seed-1/history.jsonl --final reports/crash-restart/seed-1/final.json
+  repsim sweep scenarios/single-leader/async-failover-loses-writes.json --seeds 1000
+  repsim sweep FILE --seeds 100000 --shard 3/16 > part-3.json   (then: repsim merge part-*.json)
   repsim validate scenarios/*/*.json
   repsim schema > scenario.schema.json
 
@@ -70,6 +73,42 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run one scenario over many seeds in parallel and aggregate the anomalies.
+    ///
+    /// For every anomaly kind: how many seeds showed it, the rate with a 95% confidence
+    /// interval, and the first seeds with the command that reproduces each. The output
+    /// is identical for any --jobs. Ctrl-C stops early and reports the seeds done. Exit
+    /// 1 when the scenario's `expect` block fails over the sweep: an upper bound broken
+    /// in some seed, or a lower bound reached in none.
+    Sweep {
+        /// Scenario file.
+        file: PathBuf,
+        /// How many seeds.
+        #[arg(long)]
+        seeds: u64,
+        /// First seed (default: the file's `seed`).
+        #[arg(long)]
+        from: Option<u64>,
+        /// Parallel workers (default: the number of cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Run only shard I of N (1-based; every N-th seed) and print a partial result
+        /// for `repsim merge`.
+        #[arg(long, value_name = "I/N")]
+        shard: Option<String>,
+        /// Print the aggregate as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Join the partial results of a sharded sweep into the aggregate a single sweep gives.
+    Merge {
+        /// Partial results (the output of `repsim sweep --shard I/N`).
+        #[arg(required = true)]
+        parts: Vec<PathBuf>,
+        /// Print the aggregate as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Check a history file (from repsim or a real database's client log) for anomalies.
     ///
     /// Without --final, the checks that need the final state (lost_write, divergence) are
@@ -110,6 +149,15 @@ pub fn execute(cli: Cli) -> u8 {
             json,
         } => check_command(&history, final_state.as_deref(), json),
         Command::Validate { files } => validate_command(&files),
+        Command::Sweep {
+            file,
+            seeds,
+            from,
+            jobs,
+            shard,
+            json,
+        } => sweep_command(&file, seeds, from, jobs, shard.as_deref(), json),
+        Command::Merge { parts, json } => merge_command(&parts, json),
         Command::Schema => {
             let text =
                 serde_json::to_string_pretty(&scenario::schema()).expect("schema serializes");
@@ -279,6 +327,219 @@ fn check_command(history_path: &Path, final_path: Option<&Path>, json: bool) -> 
     } else {
         EXIT_OK
     }
+}
+
+/// Parses `I/N` (1-based) into a 0-based shard index and a shard count.
+fn parse_shard(text: &str) -> Result<(u64, u64), String> {
+    let (i, n) = text
+        .split_once('/')
+        .ok_or_else(|| format!("--shard {text}: expected I/N, e.g. 2/8"))?;
+    let (i, n): (u64, u64) = match (i.parse(), n.parse()) {
+        (Ok(i), Ok(n)) => (i, n),
+        _ => return Err(format!("--shard {text}: I and N must be whole numbers")),
+    };
+    if n == 0 || i == 0 || i > n {
+        return Err(format!("--shard {text}: need 1 <= I <= N"));
+    }
+    Ok((i - 1, n))
+}
+
+fn sweep_command(
+    file: &Path,
+    seeds: u64,
+    from: Option<u64>,
+    jobs: Option<usize>,
+    shard: Option<&str>,
+    json: bool,
+) -> u8 {
+    let scenario = match scenario::load(file) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    let shard = match shard.map(parse_shard).transpose() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    if jobs == Some(0) {
+        eprintln!("error: --jobs 0: need at least one worker");
+        return EXIT_BAD_INPUT;
+    }
+    let range = sweep::SeedRange {
+        from: from.unwrap_or(scenario.seed),
+        count: seeds,
+        shard,
+    };
+    let list = range.seeds();
+    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        // A second Ctrl-C would only find the handler set already; ignore that error.
+        let _ = ctrlc::set_handler(move || stop.store(true, std::sync::atomic::Ordering::SeqCst));
+    }
+    let bar = indicatif::ProgressBar::new(list.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} seeds  {per_sec}  ETA {eta}  {msg}",
+        )
+        .expect("the template is valid"),
+    );
+    let found = std::sync::Mutex::new(std::collections::BTreeMap::<String, u64>::new());
+    let progress = |summary: &sweep::SeedSummary| {
+        let mut found = found.lock().expect("no panic while holding it");
+        for (kind, &count) in &summary.anomalies {
+            if count > 0 {
+                *found.entry(kind.clone()).or_insert(0) += 1;
+            }
+        }
+        let message: Vec<String> = found.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        bar.set_message(message.join(", "));
+        bar.inc(1);
+    };
+    let summaries = match sweep::run_seeds(&scenario, &list, jobs, &stop, &progress) {
+        Ok(s) => s,
+        Err(e) => {
+            bar.abandon();
+            eprintln!("error: {e}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    bar.finish_and_clear();
+    let interrupted = summaries.len() < list.len();
+    if interrupted {
+        eprintln!(
+            "interrupted: {} of {} seeds done",
+            summaries.len(),
+            list.len()
+        );
+    }
+    let shown = file.display().to_string();
+    if shard.is_some() {
+        let partial = sweep::Partial {
+            format: "repsim-sweep-partial".to_owned(),
+            scenario: scenario.name.clone(),
+            file: shown,
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            from: range.from,
+            count: range.count,
+            expect: scenario.expect.clone(),
+            seeds: summaries,
+        };
+        println!(
+            "{}",
+            serde_json::to_string(&partial).expect("a partial serializes")
+        );
+        return EXIT_OK;
+    }
+    let aggregate = sweep::aggregate(
+        &scenario.name,
+        &shown,
+        (range.from, range.count),
+        &scenario.expect,
+        &summaries,
+    );
+    print_aggregate(&aggregate, json)
+}
+
+fn print_aggregate(aggregate: &sweep::Aggregate, json: bool) -> u8 {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(aggregate).expect("an aggregate serializes")
+        );
+    } else {
+        print!("{}", aggregate.summary());
+    }
+    if aggregate.expect_met {
+        EXIT_OK
+    } else {
+        EXIT_FOUND
+    }
+}
+
+fn merge_command(parts: &[PathBuf], json: bool) -> u8 {
+    let mut partials = Vec::new();
+    for part in parts {
+        let shown = part.display();
+        let text = match std::fs::read_to_string(part) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("error: {shown}: cannot read: {e}");
+                return EXIT_BAD_INPUT;
+            }
+        };
+        match serde_json::from_str::<sweep::Partial>(&text) {
+            Ok(p) if p.format == "repsim-sweep-partial" => partials.push(p),
+            Ok(p) => {
+                eprintln!(
+                    "error: {shown}: $.format: expected \"repsim-sweep-partial\", got {:?}",
+                    p.format
+                );
+                return EXIT_BAD_INPUT;
+            }
+            Err(e) => {
+                eprintln!("error: {shown}: not a sweep partial result: {e}");
+                return EXIT_BAD_INPUT;
+            }
+        }
+    }
+    let first = &partials[0];
+    for (p, path) in partials.iter().zip(parts) {
+        if (p.scenario.as_str(), p.from, p.count, p.version.as_str())
+            != (
+                first.scenario.as_str(),
+                first.from,
+                first.count,
+                first.version.as_str(),
+            )
+        {
+            eprintln!(
+                "error: {}: from another sweep ({} seeds {}+{} v{}, expected {} seeds {}+{} v{})",
+                path.display(),
+                p.scenario,
+                p.from,
+                p.count,
+                p.version,
+                first.scenario,
+                first.from,
+                first.count,
+                first.version
+            );
+            return EXIT_BAD_INPUT;
+        }
+    }
+    let mut seeds: Vec<sweep::SeedSummary> = partials
+        .iter()
+        .flat_map(|p| p.seeds.iter().cloned())
+        .collect();
+    seeds.sort_by_key(|s| s.seed.wrapping_sub(first.from));
+    let before = seeds.len();
+    seeds.dedup_by_key(|s| s.seed);
+    if seeds.len() != before {
+        eprintln!("error: the parts overlap: some seeds appear twice");
+        return EXIT_BAD_INPUT;
+    }
+    if (seeds.len() as u64) < first.count {
+        eprintln!(
+            "warning: {} of {} seeds present; merging what there is",
+            seeds.len(),
+            first.count
+        );
+    }
+    let aggregate = sweep::aggregate(
+        &first.scenario,
+        &first.file,
+        (first.from, first.count),
+        &first.expect,
+        &seeds,
+    );
+    print_aggregate(&aggregate, json)
 }
 
 fn validate_command(files: &[PathBuf]) -> u8 {

@@ -2,10 +2,12 @@
 //!
 //! Data flows one way: a scenario file is loaded and validated ([`scenario`]), simulated
 //! with its protocol and checked for anomalies ([`run`]), and reported ([`report`]). The
-//! [`cli`] module defines the commands; `main.rs` only parses arguments and exits.
+//! [`sweep`] runs many seeds in parallel and aggregates them. The [`cli`] module defines
+//! the commands; `main.rs` only parses arguments and exits.
 #![warn(missing_docs)]
 
 pub mod cli;
 pub mod report;
 pub mod run;
 pub mod scenario;
+pub mod sweep;

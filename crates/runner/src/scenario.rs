@@ -304,7 +304,7 @@ names! {
 /// One entry of the `expect` block: the run meets it when the anomaly's count lies in
 /// `min..=max` (a missing bound is no bound). At least one bound is set, and
 /// `min <= max`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Expectation {
     /// The anomaly kind, one of [`EXPECT_KINDS`].
     pub kind: String,
