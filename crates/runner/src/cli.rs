@@ -13,7 +13,7 @@ use repsim_history::{FinalState, History};
 use crate::report;
 use crate::run::{self, MAX_EXAMPLES};
 use crate::scenario::{self, Scenario};
-use crate::sweep;
+use crate::{compare, diagram, sweep};
 
 /// Exit code: success.
 pub const EXIT_OK: u8 = 0;
@@ -72,6 +72,10 @@ pub enum Command {
         /// Print the report as JSON instead of the summary.
         #[arg(long)]
         json: bool,
+        /// Also draw a space-time diagram of this window of simulated time (ms), e.g.
+        /// 1000..1200, into diagram.svg (and the raw trace into trace.jsonl).
+        #[arg(long, value_name = "FROM_MS..TO_MS")]
+        diagram: Option<String>,
     },
     /// Run one scenario over many seeds in parallel and aggregate the anomalies.
     ///
@@ -99,6 +103,25 @@ pub enum Command {
         /// Print the aggregate as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Sweep several scenarios over the same seeds and draw comparison charts.
+    ///
+    /// Writes SVG charts (anomaly rates with 95% confidence intervals, read and write
+    /// latency CDFs, availability over time with fault windows shaded, replication lag
+    /// over time) and compare.json to --out, and prints a side-by-side table.
+    Compare {
+        /// Scenario files, usually one workload under different protocols or settings.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Seeds per scenario, from each file's `seed`.
+        #[arg(long, default_value_t = 20)]
+        seeds: u64,
+        /// Output directory.
+        #[arg(long, value_name = "DIR", default_value = "reports/compare")]
+        out: PathBuf,
+        /// Parallel workers (default: the number of cores).
+        #[arg(long)]
+        jobs: Option<usize>,
     },
     /// Join the partial results of a sharded sweep into the aggregate a single sweep gives.
     Merge {
@@ -142,7 +165,8 @@ pub fn execute(cli: Cli) -> u8 {
             seed,
             out,
             json,
-        } => run_command(&files, seed, out.as_deref(), json),
+            diagram,
+        } => run_command(&files, seed, out.as_deref(), json, diagram.as_deref()),
         Command::Check {
             history,
             final_state,
@@ -158,6 +182,12 @@ pub fn execute(cli: Cli) -> u8 {
             json,
         } => sweep_command(&file, seeds, from, jobs, shard.as_deref(), json),
         Command::Merge { parts, json } => merge_command(&parts, json),
+        Command::Compare {
+            files,
+            seeds,
+            out,
+            jobs,
+        } => compare_command(&files, seeds, &out, jobs),
         Command::Schema => {
             let text =
                 serde_json::to_string_pretty(&scenario::schema()).expect("schema serializes");
@@ -183,7 +213,74 @@ fn load_all(files: &[PathBuf]) -> Option<Vec<Scenario>> {
     (!bad).then_some(scenarios)
 }
 
-fn run_command(files: &[PathBuf], seed: Option<u64>, out: Option<&Path>, json: bool) -> u8 {
+/// Parses `FROM..TO` (ms).
+fn parse_window(text: &str) -> Result<(f64, f64), String> {
+    let bad =
+        || format!("--diagram {text}: expected FROM_MS..TO_MS with FROM < TO, e.g. 1000..1200");
+    let (a, b) = text.split_once("..").ok_or_else(bad)?;
+    let (a, b): (f64, f64) = (
+        a.trim().parse().map_err(|_| bad())?,
+        b.trim().parse().map_err(|_| bad())?,
+    );
+    if !(a.is_finite() && b.is_finite() && 0.0 <= a && a < b) {
+        return Err(bad());
+    }
+    Ok((a, b))
+}
+
+fn write_diagram(
+    dir: &Path,
+    scenario: &Scenario,
+    result: &run::RunResult,
+    window: (f64, f64),
+) -> std::io::Result<()> {
+    let Some(trace) = &result.output.trace else {
+        return Ok(());
+    };
+    // Every flag in the window, not just the report's first few.
+    let findings = repsim_anomaly::check(
+        &Input {
+            history: &result.output.history,
+            final_state: Some(&result.output.final_state),
+            roles: Some(&result.output.roles),
+        },
+        &Options {
+            max_examples: 100_000,
+        },
+    )
+    .unwrap_or_else(|_| result.findings.clone());
+    let svg = diagram::draw(&diagram::DiagramInput {
+        title: format!(
+            "{} (seed {}), {} to {} ms",
+            scenario.name, result.seed, window.0, window.1
+        ),
+        from_ms: window.0,
+        to_ms: window.1,
+        nodes: &result.output.members,
+        trace,
+        history: &result.output.history,
+        roles: &result.output.roles,
+        faults: &result.faults,
+        findings: &findings,
+    });
+    std::fs::write(dir.join("diagram.svg"), svg)?;
+    std::fs::write(dir.join("trace.jsonl"), trace.to_jsonl())
+}
+
+fn run_command(
+    files: &[PathBuf],
+    seed: Option<u64>,
+    out: Option<&Path>,
+    json: bool,
+    diagram: Option<&str>,
+) -> u8 {
+    let window = match diagram.map(parse_window).transpose() {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_BAD_INPUT;
+        }
+    };
     let Some(scenarios) = load_all(files) else {
         return EXIT_BAD_INPUT;
     };
@@ -200,7 +297,12 @@ fn run_command(files: &[PathBuf], seed: Option<u64>, out: Option<&Path>, json: b
         let seed = seed.unwrap_or(scenario.seed);
         #[allow(clippy::disallowed_methods)] // Wall time is printed, never written to a file.
         let started = std::time::Instant::now();
-        let result = match run::run(scenario, seed, None) {
+        let trace = window.map(|(from, to)| repsim_sim::TraceConfig {
+            capacity: 500_000,
+            from: repsim_sim::SimTime::from_ms(from),
+            to: repsim_sim::SimTime::from_ms(to),
+        });
+        let result = match run::run(scenario, seed, trace) {
             Ok(r) => r,
             Err(e) => {
                 eprintln!("error: {e}");
@@ -215,7 +317,9 @@ fn run_command(files: &[PathBuf], seed: Option<u64>, out: Option<&Path>, json: b
             Some(dir) => dir.to_path_buf(),
             None => Path::new("reports").join(&scenario.name).join(&seed_dir),
         };
-        if let Err(e) = report::write_outputs(&dir, &result, &report) {
+        let written = report::write_outputs(&dir, &result, &report)
+            .and_then(|()| window.map_or(Ok(()), |w| write_diagram(&dir, scenario, &result, w)));
+        if let Err(e) = written {
             eprintln!("error: {}: cannot write: {e}", dir.display());
             return EXIT_BAD_INPUT;
         }
@@ -376,7 +480,7 @@ fn sweep_command(
         shard,
     };
     let list = range.seeds();
-    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let jobs = default_jobs(jobs);
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     {
         let stop = stop.clone();
@@ -540,6 +644,40 @@ fn merge_command(parts: &[PathBuf], json: bool) -> u8 {
         &seeds,
     );
     print_aggregate(&aggregate, json)
+}
+
+fn default_jobs(jobs: Option<usize>) -> usize {
+    jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+fn compare_command(files: &[PathBuf], seeds: u64, out: &Path, jobs: Option<usize>) -> u8 {
+    let Some(scenarios) = load_all(files) else {
+        return EXIT_BAD_INPUT;
+    };
+    if seeds == 0 || jobs == Some(0) {
+        eprintln!("error: --seeds and --jobs must be at least 1");
+        return EXIT_BAD_INPUT;
+    }
+    let swept = match compare::sweep_all(scenarios, seeds, default_jobs(jobs)) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    print!("{}", compare::summary(&swept));
+    match compare::draw(&swept, out) {
+        Ok(files) => {
+            for file in files {
+                println!("wrote {}", file.display());
+            }
+            EXIT_OK
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            EXIT_BAD_INPUT
+        }
+    }
 }
 
 fn validate_command(files: &[PathBuf]) -> u8 {

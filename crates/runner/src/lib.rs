@@ -6,7 +6,10 @@
 //! the commands; `main.rs` only parses arguments and exits.
 #![warn(missing_docs)]
 
+pub mod charts;
 pub mod cli;
+pub mod compare;
+pub mod diagram;
 pub mod report;
 pub mod run;
 pub mod scenario;

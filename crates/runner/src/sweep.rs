@@ -49,6 +49,11 @@ impl Histogram {
         ((16 + mantissa + 1) << (exponent - 4)) - 1
     }
 
+    /// The largest value in a bucket, in ms.
+    pub fn upper_ms(bucket: u32) -> f64 {
+        Self::upper(bucket) as f64 / 1000.0
+    }
+
     /// Counts one sample.
     pub fn add(&mut self, micros: u64) {
         *self.buckets.entry(Self::bucket(micros)).or_insert(0) += 1;
@@ -103,11 +108,25 @@ pub struct SeedSummary {
     pub write_latency: Histogram,
     /// How the run ended.
     pub outcome: String,
+    /// Per window of the workload ([`WINDOWS`] equal windows, by invocation time):
+    /// `[ok, completed]` operations.
+    pub availability_windows: Vec<[u64; 2]>,
+    /// Per window (by sample time): `[sum of lag in µs, samples]` over every follower.
+    pub lag_windows: Vec<[u64; 2]>,
 }
 
-/// Reduces a run to its summary.
-pub fn summarize(result: &run::RunResult) -> SeedSummary {
+/// Time windows a seed summary splits the workload into.
+pub const WINDOWS: usize = 50;
+
+/// The window of a time in µs, for a workload of `duration` µs.
+fn window(micros: u64, duration: u64) -> usize {
+    ((micros.saturating_mul(WINDOWS as u64) / duration.max(1)) as usize).min(WINDOWS - 1)
+}
+
+/// Reduces a run of `scenario` to its summary.
+pub fn summarize(scenario: &Scenario, result: &run::RunResult) -> SeedSummary {
     let history = &result.output.history;
+    let duration = scenario.duration.as_micros();
     let mut summary = SeedSummary {
         seed: result.seed,
         anomalies: result
@@ -122,7 +141,16 @@ pub fn summarize(result: &run::RunResult) -> SeedSummary {
         read_latency: Histogram::default(),
         write_latency: Histogram::default(),
         outcome: result.output.outcome.as_str().to_owned(),
+        availability_windows: vec![[0, 0]; WINDOWS],
+        lag_windows: vec![[0, 0]; WINDOWS],
     };
+    for samples in result.output.lag.values() {
+        for (at, lag) in samples {
+            let w = &mut summary.lag_windows[window(at.as_micros(), duration)];
+            w[0] += lag.as_micros();
+            w[1] += 1;
+        }
+    }
     // One pass over the events (cheaper than pairing them into operations): each
     // process's open invocation time, then its completion.
     let micros = |ms: f64| (ms * 1000.0).round() as u64;
@@ -131,6 +159,12 @@ pub fn summarize(result: &run::RunResult) -> SeedSummary {
         let p = event.process.0 as usize;
         if open.len() <= p {
             open.resize(p + 1, None);
+        }
+        if event.kind != EventType::Invoke {
+            let start = open[p].unwrap_or(0);
+            let w = &mut summary.availability_windows[window(start, duration)];
+            w[0] += u64::from(event.kind == EventType::Ok);
+            w[1] += 1;
         }
         match event.kind {
             EventType::Invoke => open[p] = Some(micros(event.time_ms)),
@@ -208,7 +242,7 @@ pub fn run_seeds(
                     }
                     match run::run(scenario, seeds[i], None) {
                         Ok(result) => {
-                            let summary = summarize(&result);
+                            let summary = summarize(scenario, &result);
                             progress(&summary);
                             results.lock().expect("no worker panics while holding it")[i] =
                                 Some(summary);

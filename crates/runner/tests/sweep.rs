@@ -150,7 +150,9 @@ fn a_seed_summary_counts_what_the_report_counts() {
     let scenario = scenario::load(&path).unwrap();
     let result = repsim_runner::run::run(&scenario, 7, None).unwrap();
     let report = repsim_runner::report::build(&scenario, &result);
-    let summary = sweep::summarize(&result);
+    let summary = sweep::summarize(&scenario, &result);
+    let windows: u64 = summary.availability_windows.iter().map(|w| w[1]).sum();
+    assert_eq!(windows, summary.ok + summary.fail + summary.info);
     let a = &report.availability;
     assert_eq!(
         (summary.ok, summary.fail, summary.info),

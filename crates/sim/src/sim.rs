@@ -491,6 +491,7 @@ impl<P: Protocol> Simulation<P> {
                     from,
                     to,
                     msg: format!("{msg:?}"),
+                    background: <P::Node as Node>::is_background(&msg),
                 },
             );
         }
@@ -880,6 +881,9 @@ impl<P: Protocol> Simulation<P> {
         }
         slot.incarnation += 1;
         self.up[node.index()] = false;
+        if let Some(trace) = &mut self.trace {
+            trace.record(self.now, TraceKind::Down { node });
+        }
         if slot.is_leader {
             self.record_role(node, RoleKind::NotLeader);
         }
@@ -892,6 +896,9 @@ impl<P: Protocol> Simulation<P> {
         }
         slot.node = Some(self.protocol.create(node, &slot.storage));
         self.up[node.index()] = true;
+        if let Some(trace) = &mut self.trace {
+            trace.record(self.now, TraceKind::Up { node });
+        }
         self.dispatch(node, |n, ctx| n.on_start(ctx, Start::Restart));
     }
 
@@ -912,6 +919,9 @@ impl<P: Protocol> Simulation<P> {
         });
         self.members.push(node);
         self.up.push(true);
+        if let Some(trace) = &mut self.trace {
+            trace.record(self.now, TraceKind::Up { node });
+        }
         self.network.resize(self.nodes.len());
         self.history.names.node(&node.to_string());
         self.dispatch(node, |n, ctx| n.on_start(ctx, Start::Join));

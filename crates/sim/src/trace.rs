@@ -46,6 +46,8 @@ pub enum TraceKind {
         to: NodeId,
         /// `Debug` form of the message.
         msg: String,
+        /// A periodic message ([`crate::Node::is_background`]).
+        background: bool,
     },
     /// A message arrived.
     Deliver {
@@ -78,6 +80,16 @@ pub enum TraceKind {
     Fault {
         /// Description, e.g. `crash n0` or `end partition n0 | n1,n2`.
         what: String,
+    },
+    /// A node went down (crash or the first half of an upgrade).
+    Down {
+        /// The node.
+        node: NodeId,
+    },
+    /// A node came up (restart, upgrade or join).
+    Up {
+        /// The node.
+        node: NodeId,
     },
     /// A node announced a role event.
     Role {
@@ -144,9 +156,21 @@ impl Trace {
             out.push_str("{\"time_ms\":");
             repsim_history::jsonl::write_time_ms(&mut out, event.time.as_ms());
             match &event.kind {
-                TraceKind::Send { id, from, to, msg } => {
-                    write!(out, ",\"event\":\"send\",\"id\":{id},\"from\":\"{from}\",\"to\":\"{to}\",\"msg\":").unwrap();
+                TraceKind::Send {
+                    id,
+                    from,
+                    to,
+                    msg,
+                    background,
+                } => {
+                    write!(out, ",\"event\":\"send\",\"id\":{id},\"from\":\"{from}\",\"to\":\"{to}\",\"background\":{background},\"msg\":").unwrap();
                     write_json_string(&mut out, msg);
+                }
+                TraceKind::Down { node } => {
+                    write!(out, ",\"event\":\"down\",\"node\":\"{node}\"").unwrap();
+                }
+                TraceKind::Up { node } => {
+                    write!(out, ",\"event\":\"up\",\"node\":\"{node}\"").unwrap();
                 }
                 TraceKind::Deliver { id, from, to } => {
                     write!(
