@@ -13,7 +13,7 @@ use repsim_history::{FinalState, History};
 use crate::report;
 use crate::run::{self, MAX_EXAMPLES};
 use crate::scenario::{self, Scenario};
-use crate::{compare, diagram, sweep};
+use crate::{compare, diagram, shrink, sweep};
 
 /// Exit code: success.
 pub const EXIT_OK: u8 = 0;
@@ -29,6 +29,7 @@ Examples:
   repsim check reports/crash-restart/seed-1/history.jsonl --final reports/crash-restart/seed-1/final.json
   repsim sweep scenarios/single-leader/async-failover-loses-writes.json --seeds 1000
   repsim sweep FILE --seeds 100000 --shard 3/16 > part-3.json   (then: repsim merge part-*.json)
+  repsim shrink FILE --seed 17 --anomaly lost_write     (writes FILE's name.shrunk.json)
   repsim validate scenarios/*/*.json
   repsim schema > scenario.schema.json
 
@@ -147,6 +148,25 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Reduce a failing run to a minimal scenario that still shows the anomaly.
+    ///
+    /// Makes the fault schedule concrete, removes every fault it can (delta debugging),
+    /// then shortens the workload and removes clients, keeping the seed, as long as the
+    /// run at that seed still shows the anomaly. Writes the reduced scenario file and
+    /// prints what was removed.
+    Shrink {
+        /// Scenario file.
+        file: PathBuf,
+        /// The seed of the failing run.
+        #[arg(long)]
+        seed: u64,
+        /// The anomaly kind to keep (e.g. lost_write).
+        #[arg(long)]
+        anomaly: String,
+        /// Where to write the reduced scenario (default: <name>.shrunk.json beside FILE).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
     /// Check scenario files without running them.
     Validate {
         /// Scenario files.
@@ -182,6 +202,12 @@ pub fn execute(cli: Cli) -> u8 {
             json,
         } => sweep_command(&file, seeds, from, jobs, shard.as_deref(), json),
         Command::Merge { parts, json } => merge_command(&parts, json),
+        Command::Shrink {
+            file,
+            seed,
+            anomaly,
+            out,
+        } => shrink_command(&file, seed, &anomaly, out.as_deref()),
         Command::Compare {
             files,
             seeds,
@@ -678,6 +704,53 @@ fn compare_command(files: &[PathBuf], seeds: u64, out: &Path, jobs: Option<usize
             EXIT_BAD_INPUT
         }
     }
+}
+
+fn shrink_command(file: &Path, seed: u64, anomaly: &str, out: Option<&Path>) -> u8 {
+    let Some(kind) = repsim_anomaly::Kind::from_name(anomaly) else {
+        let names: Vec<&str> = repsim_anomaly::Kind::ALL.iter().map(|k| k.name()).collect();
+        eprintln!(
+            "error: --anomaly {anomaly}: unknown kind; expected one of {}",
+            names.join(", ")
+        );
+        return EXIT_BAD_INPUT;
+    };
+    let out = out.map_or_else(
+        || {
+            let stem = file
+                .file_stem()
+                .map_or_else(|| "scenario".into(), |s| s.to_string_lossy().into_owned());
+            file.with_file_name(format!("{stem}.shrunk.json"))
+        },
+        Path::to_path_buf,
+    );
+    let shrunk = match shrink::shrink(file, seed, kind) {
+        Ok(s) => s,
+        Err(shrink::ShrinkError::NotReproduced { file, seed, kind }) => {
+            eprintln!("error: {file} at seed {seed} shows no {kind}; nothing to shrink");
+            return EXIT_FOUND;
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    if let Err(e) = std::fs::write(&out, &shrunk.text) {
+        eprintln!("error: {}: cannot write: {e}", out.display());
+        return EXIT_BAD_INPUT;
+    }
+    for line in &shrunk.removed {
+        println!("{line}");
+    }
+    println!("{} runs tried", shrunk.runs);
+    println!(
+        "wrote {}: {} {} at seed {seed}",
+        out.display(),
+        shrunk.count,
+        kind.name()
+    );
+    println!("reproduce: repsim run {} --seed {seed}", out.display());
+    EXIT_OK
 }
 
 fn validate_command(files: &[PathBuf]) -> u8 {

@@ -13,4 +13,5 @@ pub mod diagram;
 pub mod report;
 pub mod run;
 pub mod scenario;
+pub mod shrink;
 pub mod sweep;
