@@ -1,13 +1,47 @@
-//! Charts for design reviews, drawn with `plotters` as SVG (text stays SVG text, so no
-//! font file or system library is needed): grouped bars with confidence intervals, and
-//! line charts with optional confidence bands and shaded time windows.
+//! Charts for design reviews, drawn with `plotters`: grouped bars with confidence
+//! intervals, and line charts with optional confidence bands and shaded time windows.
+//! A chart is SVG or PNG by its file extension. Text is laid out (and, in PNGs, drawn)
+//! with the DejaVu Sans font the project ships (`assets/fonts`), so no system font or C
+//! library is needed.
 //!
 //! Every chart has a title, labelled axes with units, and a legend. Output is a pure
 //! function of the data, so charts are as reproducible as reports.
 
 use std::path::Path;
+use std::sync::Once;
 
+use plotters::coord::Shift;
 use plotters::prelude::*;
+
+/// The font every chart uses, registered once as `sans-serif`.
+static FONT: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
+
+fn register_font() {
+    static REGISTER: Once = Once::new();
+    REGISTER.call_once(|| {
+        plotters::style::register_font("sans-serif", FontStyle::Normal, FONT)
+            .unwrap_or_else(|_| panic!("the shipped font is a valid TrueType font"));
+    });
+}
+
+/// Draws on an SVG or PNG file, by `path`'s extension.
+fn render(
+    path: &Path,
+    size: (u32, u32),
+    draw_svg: impl FnOnce(&DrawingArea<SVGBackend<'_>, Shift>) -> Result<(), String>,
+    draw_png: impl FnOnce(&DrawingArea<BitMapBackend<'_>, Shift>) -> Result<(), String>,
+) -> Result<(), ChartError> {
+    register_font();
+    if path.extension().is_some_and(|e| e == "png") {
+        let root = BitMapBackend::new(path, size).into_drawing_area();
+        draw_png(&root).map_err(|e| error(path, e))?;
+        root.present().map_err(|e| error(path, e))
+    } else {
+        let root = SVGBackend::new(path, size).into_drawing_area();
+        draw_svg(&root).map_err(|e| error(path, e))?;
+        root.present().map_err(|e| error(path, e))
+    }
+}
 
 /// Colours for series, in order (colour-blind-safe Okabe-Ito palette).
 const PALETTE: [RGBColor; 8] = [
@@ -77,13 +111,28 @@ pub struct LineChart {
     pub log_x: bool,
 }
 
-/// Draws a line chart as SVG.
+/// Draws a line chart (SVG or PNG by the extension of `path`).
 pub fn line_chart(path: &Path, chart: &LineChart) -> Result<(), ChartError> {
-    let root = SVGBackend::new(path, (960, 540)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| error(path, e))?;
+    render(
+        path,
+        (960, 540),
+        |root| draw_line(root, chart),
+        |root| draw_line(root, chart),
+    )
+}
+
+fn draw_line<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    chart: &LineChart,
+) -> Result<(), String>
+where
+    DB::ErrorType: 'static,
+{
+    let fail = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+    root.fill(&WHITE).map_err(fail)?;
     let (x0, x1) = chart.x_range;
     let (y0, y1) = chart.y_range;
-    let mut builder = ChartBuilder::on(&root);
+    let mut builder = ChartBuilder::on(root);
     builder
         .caption(&chart.title, ("sans-serif", 22))
         .margin(16)
@@ -98,15 +147,13 @@ pub fn line_chart(path: &Path, chart: &LineChart) -> Result<(), ChartError> {
                 .axis_desc_style(("sans-serif", 16))
                 .label_style(("sans-serif", 13))
                 .draw()
-                .map_err(|e| error(path, e))?;
+                .map_err(fail)?;
             for (i, &(a, b)) in chart.shaded.iter().enumerate() {
                 let area = Rectangle::new(
                     [(a, y0), (b, y1)],
                     RGBColor(200, 200, 200).mix(0.35).filled(),
                 );
-                let drawn = ctx
-                    .draw_series(std::iter::once(area))
-                    .map_err(|e| error(path, e))?;
+                let drawn = ctx.draw_series(std::iter::once(area)).map_err(fail)?;
                 if i == 0 && !chart.shaded_label.is_empty() {
                     drawn.label(&chart.shaded_label).legend(|(x, y)| {
                         Rectangle::new(
@@ -123,13 +170,13 @@ pub fn line_chart(path: &Path, chart: &LineChart) -> Result<(), ChartError> {
                         series.band.iter().map(|&(x, lo, _)| (x, lo)).collect();
                     polygon.extend(series.band.iter().rev().map(|&(x, _, hi)| (x, hi)));
                     ctx.draw_series(std::iter::once(Polygon::new(polygon, c.mix(0.18).filled())))
-                        .map_err(|e| error(path, e))?;
+                        .map_err(fail)?;
                 }
                 ctx.draw_series(LineSeries::new(
                     series.points.iter().copied(),
                     c.stroke_width(2),
                 ))
-                .map_err(|e| error(path, e))?
+                .map_err(fail)?
                 .label(&series.name)
                 .legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2))
@@ -141,21 +188,19 @@ pub fn line_chart(path: &Path, chart: &LineChart) -> Result<(), ChartError> {
                 .label_font(("sans-serif", 14))
                 .position(SeriesLabelPosition::UpperRight)
                 .draw()
-                .map_err(|e| error(path, e))?;
+                .map_err(fail)?;
         }};
     }
     if chart.log_x {
         let ctx = builder
             .build_cartesian_2d((x0.max(1e-3)..x1).log_scale(), y0..y1)
-            .map_err(|e| error(path, e))?;
+            .map_err(fail)?;
         draw!(ctx);
     } else {
-        let ctx = builder
-            .build_cartesian_2d(x0..x1, y0..y1)
-            .map_err(|e| error(path, e))?;
+        let ctx = builder.build_cartesian_2d(x0..x1, y0..y1).map_err(fail)?;
         draw!(ctx);
     }
-    root.present().map_err(|e| error(path, e))
+    Ok(())
 }
 
 /// One group of bars: a category (e.g. an anomaly kind).
@@ -175,18 +220,33 @@ pub struct BarChart {
     pub y_max: f64,
 }
 
-/// Draws grouped bars with confidence-interval whiskers as SVG.
+/// Draws grouped bars with confidence-interval whiskers (SVG or PNG by extension).
 pub fn bar_chart(path: &Path, chart: &BarChart) -> Result<(), ChartError> {
-    let root = SVGBackend::new(path, (1100, 560)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| error(path, e))?;
+    render(
+        path,
+        (1100, 560),
+        |root| draw_bars(root, chart),
+        |root| draw_bars(root, chart),
+    )
+}
+
+fn draw_bars<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    chart: &BarChart,
+) -> Result<(), String>
+where
+    DB::ErrorType: 'static,
+{
+    let fail = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+    root.fill(&WHITE).map_err(fail)?;
     let groups = chart.categories.len().max(1);
-    let mut ctx = ChartBuilder::on(&root)
+    let mut ctx = ChartBuilder::on(root)
         .caption(&chart.title, ("sans-serif", 22))
         .margin(16)
         .x_label_area_size(56)
         .y_label_area_size(72)
         .build_cartesian_2d(0f64..groups as f64, 0f64..chart.y_max)
-        .map_err(|e| error(path, e))?;
+        .map_err(fail)?;
     let categories = chart.categories.clone();
     ctx.configure_mesh()
         .disable_x_mesh()
@@ -206,32 +266,29 @@ pub fn bar_chart(path: &Path, chart: &BarChart) -> Result<(), ChartError> {
         .axis_desc_style(("sans-serif", 16))
         .label_style(("sans-serif", 13))
         .draw()
-        .map_err(|e| error(path, e))?;
+        .map_err(fail)?;
     let k = chart.series.len().max(1) as f64;
     let width = 0.8 / k;
     for (j, (name, values)) in chart.series.iter().enumerate() {
         let c = colour(j);
+        let left = |i: usize| i as f64 + 0.1 + j as f64 * width;
         let bars = values.iter().enumerate().map(|(i, &(v, _, _))| {
-            let left = i as f64 + 0.1 + j as f64 * width;
-            Rectangle::new([(left, 0.0), (left + width * 0.9, v)], c.filled())
+            Rectangle::new([(left(i), 0.0), (left(i) + width * 0.9, v)], c.filled())
         });
         ctx.draw_series(bars)
-            .map_err(|e| error(path, e))?
+            .map_err(fail)?
             .label(name)
             .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 18, y + 6)], c.filled()));
-        let whiskers = values.iter().enumerate().map(|(i, &(_, lo, hi))| {
-            let x = i as f64 + 0.1 + j as f64 * width + width * 0.45;
-            PathElement::new(vec![(x, lo), (x, hi)], BLACK.stroke_width(1))
-        });
-        ctx.draw_series(whiskers).map_err(|e| error(path, e))?;
-        let caps = values.iter().enumerate().flat_map(|(i, &(_, lo, hi))| {
-            let x = i as f64 + 0.1 + j as f64 * width + width * 0.45;
+        let whiskers = values.iter().enumerate().flat_map(|(i, &(_, lo, hi))| {
+            let x = left(i) + width * 0.45;
             let half = width * 0.2;
-            [lo, hi].map(|y| {
-                PathElement::new(vec![(x - half, y), (x + half, y)], BLACK.stroke_width(1))
-            })
+            [
+                PathElement::new(vec![(x, lo), (x, hi)], BLACK.stroke_width(1)),
+                PathElement::new(vec![(x - half, lo), (x + half, lo)], BLACK.stroke_width(1)),
+                PathElement::new(vec![(x - half, hi), (x + half, hi)], BLACK.stroke_width(1)),
+            ]
         });
-        ctx.draw_series(caps).map_err(|e| error(path, e))?;
+        ctx.draw_series(whiskers).map_err(fail)?;
     }
     ctx.configure_series_labels()
         .background_style(WHITE.mix(0.85))
@@ -239,8 +296,8 @@ pub fn bar_chart(path: &Path, chart: &BarChart) -> Result<(), ChartError> {
         .label_font(("sans-serif", 14))
         .position(SeriesLabelPosition::UpperRight)
         .draw()
-        .map_err(|e| error(path, e))?;
-    root.present().map_err(|e| error(path, e))
+        .map_err(fail)?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -302,6 +359,10 @@ mod tests {
         ] {
             assert!(text.contains(needle), "missing {needle}");
         }
+        // The same chart as PNG, on request.
+        let png = dir.join("c.png");
+        bar_chart(&png, &bars).unwrap();
+        assert_eq!(&std::fs::read(&png).unwrap()[..8], b"\x89PNG\r\n\x1a\n");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -123,6 +123,9 @@ pub enum Command {
         /// Parallel workers (default: the number of cores).
         #[arg(long)]
         jobs: Option<usize>,
+        /// Also write every chart as PNG.
+        #[arg(long)]
+        png: bool,
     },
     /// Join the partial results of a sharded sweep into the aggregate a single sweep gives.
     Merge {
@@ -213,7 +216,8 @@ pub fn execute(cli: Cli) -> u8 {
             seeds,
             out,
             jobs,
-        } => compare_command(&files, seeds, &out, jobs),
+            png,
+        } => compare_command(&files, seeds, &out, jobs, png),
         Command::Schema => {
             let text =
                 serde_json::to_string_pretty(&scenario::schema()).expect("schema serializes");
@@ -676,7 +680,13 @@ fn default_jobs(jobs: Option<usize>) -> usize {
     jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
-fn compare_command(files: &[PathBuf], seeds: u64, out: &Path, jobs: Option<usize>) -> u8 {
+fn compare_command(
+    files: &[PathBuf],
+    seeds: u64,
+    out: &Path,
+    jobs: Option<usize>,
+    png: bool,
+) -> u8 {
     let Some(scenarios) = load_all(files) else {
         return EXIT_BAD_INPUT;
     };
@@ -692,7 +702,7 @@ fn compare_command(files: &[PathBuf], seeds: u64, out: &Path, jobs: Option<usize
         }
     };
     print!("{}", compare::summary(&swept));
-    match compare::draw(&swept, out) {
+    match compare::draw(&swept, out, png) {
         Ok(files) => {
             for file in files {
                 println!("wrote {}", file.display());

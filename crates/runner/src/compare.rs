@@ -113,8 +113,9 @@ fn cdf(histogram: &Histogram) -> Vec<(f64, f64)> {
     points
 }
 
-/// Draws every chart into `out` and writes `compare.json`; returns the files written.
-pub fn draw(swept: &[Swept], out: &Path) -> Result<Vec<PathBuf>, CompareError> {
+/// Draws every chart into `out` (also as PNG with `png`) and writes `compare.json`;
+/// returns the files written.
+pub fn draw(swept: &[Swept], out: &Path, png: bool) -> Result<Vec<PathBuf>, CompareError> {
     std::fs::create_dir_all(out).map_err(|e| CompareError::Write {
         path: out.display().to_string(),
         reason: e.to_string(),
@@ -152,7 +153,12 @@ pub fn draw(swept: &[Swept], out: &Path) -> Result<Vec<PathBuf>, CompareError> {
     };
     let path = out.join("anomalies.svg");
     charts::bar_chart(&path, &bars)?;
-    files.push(path);
+    files.push(path.clone());
+    if png {
+        let path = path.with_extension("png");
+        charts::bar_chart(&path, &bars)?;
+        files.push(path);
+    }
 
     // Latency CDFs.
     for f in ["read", "write"] {
@@ -195,7 +201,12 @@ pub fn draw(swept: &[Swept], out: &Path) -> Result<Vec<PathBuf>, CompareError> {
         };
         let path = out.join(format!("latency-{f}.svg"));
         charts::line_chart(&path, &chart)?;
-        files.push(path);
+        files.push(path.clone());
+        if png {
+            let path = path.with_extension("png");
+            charts::line_chart(&path, &chart)?;
+            files.push(path);
+        }
     }
 
     // Availability and replication lag over time.
@@ -248,7 +259,12 @@ pub fn draw(swept: &[Swept], out: &Path) -> Result<Vec<PathBuf>, CompareError> {
     };
     let path = out.join("availability.svg");
     charts::line_chart(&path, &availability)?;
-    files.push(path);
+    files.push(path.clone());
+    if png {
+        let path = path.with_extension("png");
+        charts::line_chart(&path, &availability)?;
+        files.push(path);
+    }
 
     let lag: Vec<Series> = swept
         .iter()
@@ -280,7 +296,12 @@ pub fn draw(swept: &[Swept], out: &Path) -> Result<Vec<PathBuf>, CompareError> {
         };
         let path = out.join("replication-lag.svg");
         charts::line_chart(&path, &chart)?;
-        files.push(path);
+        files.push(path.clone());
+        if png {
+            let path = path.with_extension("png");
+            charts::line_chart(&path, &chart)?;
+            files.push(path);
+        }
     }
 
     let json =
