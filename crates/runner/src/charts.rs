@@ -203,6 +203,9 @@ where
     Ok(())
 }
 
+/// A series of bars: its legend entry and, per category, (value, CI low, CI high).
+pub type BarSeries = (String, Vec<(f64, f64, f64)>);
+
 /// One group of bars: a category (e.g. an anomaly kind).
 #[derive(Clone, Debug)]
 pub struct BarChart {
@@ -215,7 +218,7 @@ pub struct BarChart {
     /// Categories along the x axis.
     pub categories: Vec<String>,
     /// Per series (legend entry): per category (value, CI low, CI high).
-    pub series: Vec<(String, Vec<(f64, f64, f64)>)>,
+    pub series: Vec<BarSeries>,
     /// Top of the y axis.
     pub y_max: f64,
 }

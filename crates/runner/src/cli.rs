@@ -21,6 +21,8 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_FOUND: u8 = 1;
 /// Exit code: bad input (nothing was run or written).
 pub const EXIT_BAD_INPUT: u8 = 2;
+/// Exit code: a bug in repsim or a protocol (a panic, or a run that is not deterministic).
+pub const EXIT_INTERNAL: u8 = 3;
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -33,7 +35,8 @@ Examples:
   repsim validate scenarios/*/*.json
   repsim schema > scenario.schema.json
 
-Exit codes: 0 ok, 1 expectation not met / anomaly found, 2 bad input.
+Exit codes: 0 ok, 1 expectation not met / anomaly found, 2 bad input,
+3 a bug in repsim or a protocol (a panic, or a run that is not deterministic).
 Scenario files, history files and every anomaly are defined in SPEC.md and the README.";
 
 /// repsim: a deterministic simulator of database replication protocols.
@@ -77,6 +80,10 @@ pub enum Command {
         /// 1000..1200, into diagram.svg (and the raw trace into trace.jsonl).
         #[arg(long, value_name = "FROM_MS..TO_MS")]
         diagram: Option<String>,
+        /// Run each seed twice and check that both runs agree event for event; on a
+        /// mismatch print the first differing event and exit 3.
+        #[arg(long)]
+        check_determinism: bool,
     },
     /// Run one scenario over many seeds in parallel and aggregate the anomalies.
     ///
@@ -85,26 +92,7 @@ pub enum Command {
     /// is identical for any --jobs. Ctrl-C stops early and reports the seeds done. Exit
     /// 1 when the scenario's `expect` block fails over the sweep: an upper bound broken
     /// in some seed, or a lower bound reached in none.
-    Sweep {
-        /// Scenario file.
-        file: PathBuf,
-        /// How many seeds.
-        #[arg(long)]
-        seeds: u64,
-        /// First seed (default: the file's `seed`).
-        #[arg(long)]
-        from: Option<u64>,
-        /// Parallel workers (default: the number of cores).
-        #[arg(long)]
-        jobs: Option<usize>,
-        /// Run only shard I of N (1-based; every N-th seed) and print a partial result
-        /// for `repsim merge`.
-        #[arg(long, value_name = "I/N")]
-        shard: Option<String>,
-        /// Print the aggregate as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Sweep(SweepArgs),
     /// Sweep several scenarios over the same seeds and draw comparison charts.
     ///
     /// Writes SVG charts (anomaly rates with 95% confidence intervals, read and write
@@ -180,6 +168,32 @@ pub enum Command {
     Schema,
 }
 
+/// Arguments of `repsim sweep`.
+#[derive(Debug, clap::Args)]
+pub struct SweepArgs {
+    /// Scenario file.
+    pub file: PathBuf,
+    /// How many seeds.
+    #[arg(long)]
+    pub seeds: u64,
+    /// First seed (default: the file's `seed`).
+    #[arg(long)]
+    pub from: Option<u64>,
+    /// Parallel workers (default: the number of cores).
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Run only shard I of N (1-based; every N-th seed) and print a partial result
+    /// for `repsim merge`.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+    /// Print the aggregate as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Run every seed twice and check that both runs agree (exit 3 if not).
+    #[arg(long)]
+    pub check_determinism: bool,
+}
+
 /// Runs a parsed command line and returns the exit code.
 pub fn execute(cli: Cli) -> u8 {
     match cli.command {
@@ -189,21 +203,22 @@ pub fn execute(cli: Cli) -> u8 {
             out,
             json,
             diagram,
-        } => run_command(&files, seed, out.as_deref(), json, diagram.as_deref()),
+            check_determinism,
+        } => run_command(
+            &files,
+            seed,
+            out.as_deref(),
+            json,
+            diagram.as_deref(),
+            check_determinism,
+        ),
         Command::Check {
             history,
             final_state,
             json,
         } => check_command(&history, final_state.as_deref(), json),
         Command::Validate { files } => validate_command(&files),
-        Command::Sweep {
-            file,
-            seeds,
-            from,
-            jobs,
-            shard,
-            json,
-        } => sweep_command(&file, seeds, from, jobs, shard.as_deref(), json),
+        Command::Sweep(args) => sweep_command(&args),
         Command::Merge { parts, json } => merge_command(&parts, json),
         Command::Shrink {
             file,
@@ -303,6 +318,7 @@ fn run_command(
     out: Option<&Path>,
     json: bool,
     diagram: Option<&str>,
+    check_determinism: bool,
 ) -> u8 {
     let window = match diagram.map(parse_window).transpose() {
         Ok(w) => w,
@@ -314,12 +330,6 @@ fn run_command(
     let Some(scenarios) = load_all(files) else {
         return EXIT_BAD_INPUT;
     };
-    for s in &scenarios {
-        if let Err(e) = run::check_runnable(s) {
-            eprintln!("error: {e}");
-            return EXIT_BAD_INPUT;
-        }
-    }
     let several = scenarios.len() > 1;
     let mut reports = Vec::new();
     let mut all_met = true;
@@ -332,11 +342,30 @@ fn run_command(
             from: repsim_sim::SimTime::from_ms(from),
             to: repsim_sim::SimTime::from_ms(to),
         });
-        let result = match run::run(scenario, seed, trace) {
+        let result = if check_determinism {
+            run::check_determinism(scenario, seed).and_then(|first| {
+                // The run with a trace must match too (a diagram must not change a run).
+                run::run(scenario, seed, trace)
+                    .map_err(run::CheckError::Run)
+                    .and_then(|traced| {
+                        if run::fingerprint(&traced) == run::fingerprint(&first) {
+                            Ok(traced)
+                        } else {
+                            Err(run::CheckError::Nondeterministic(format!(
+                                "{} at seed {seed}: recording a trace changed the run",
+                                scenario.file
+                            )))
+                        }
+                    })
+            })
+        } else {
+            run::run(scenario, seed, trace).map_err(run::CheckError::Run)
+        };
+        let result = match result {
             Ok(r) => r,
             Err(e) => {
                 eprintln!("error: {e}");
-                return EXIT_BAD_INPUT;
+                return EXIT_INTERNAL;
             }
         };
         let wall = started.elapsed();
@@ -478,14 +507,19 @@ fn parse_shard(text: &str) -> Result<(u64, u64), String> {
     Ok((i - 1, n))
 }
 
-fn sweep_command(
-    file: &Path,
-    seeds: u64,
-    from: Option<u64>,
-    jobs: Option<usize>,
-    shard: Option<&str>,
-    json: bool,
-) -> u8 {
+fn sweep_command(args: &SweepArgs) -> u8 {
+    let SweepArgs {
+        file,
+        seeds,
+        from,
+        jobs,
+        shard,
+        json,
+        check_determinism,
+    } = args;
+    let (seeds, from, jobs, json, check_determinism) =
+        (*seeds, *from, *jobs, *json, *check_determinism);
+    let shard = shard.as_deref();
     let scenario = match scenario::load(file) {
         Ok(s) => s,
         Err(e) => {
@@ -536,14 +570,7 @@ fn sweep_command(
         bar.set_message(message.join(", "));
         bar.inc(1);
     };
-    let summaries = match sweep::run_seeds(&scenario, &list, jobs, &stop, &progress) {
-        Ok(s) => s,
-        Err(e) => {
-            bar.abandon();
-            eprintln!("error: {e}");
-            return EXIT_BAD_INPUT;
-        }
-    };
+    let summaries = sweep::run_seeds(&scenario, &list, jobs, check_determinism, &stop, &progress);
     bar.finish_and_clear();
     let interrupted = summaries.len() < list.len();
     if interrupted {
@@ -590,7 +617,14 @@ fn print_aggregate(aggregate: &sweep::Aggregate, json: bool) -> u8 {
     } else {
         print!("{}", aggregate.summary());
     }
-    if aggregate.expect_met {
+    if !aggregate.panics.is_empty() || !aggregate.nondeterministic.is_empty() {
+        eprintln!(
+            "error: {} seeds panicked and {} were not deterministic (see above)",
+            aggregate.panics.len(),
+            aggregate.nondeterministic.len()
+        );
+        EXIT_INTERNAL
+    } else if aggregate.expect_met {
         EXIT_OK
     } else {
         EXIT_FOUND
@@ -694,13 +728,12 @@ fn compare_command(
         eprintln!("error: --seeds and --jobs must be at least 1");
         return EXIT_BAD_INPUT;
     }
-    let swept = match compare::sweep_all(scenarios, seeds, default_jobs(jobs)) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_BAD_INPUT;
+    let swept = compare::sweep_all(scenarios, seeds, default_jobs(jobs));
+    for s in &swept {
+        for failure in &s.aggregate.panics {
+            eprintln!("error: {}", failure.message);
         }
-    };
+    }
     print!("{}", compare::summary(&swept));
     match compare::draw(&swept, out, png) {
         Ok(files) => {
@@ -768,12 +801,8 @@ fn validate_command(files: &[PathBuf]) -> u8 {
     for file in files {
         match scenario::load(file) {
             Ok(s) => {
-                let note = match run::check_runnable(&s) {
-                    Ok(()) => String::new(),
-                    Err(_) => " (valid, but this protocol cannot run yet)".to_owned(),
-                };
                 println!(
-                    "{}: ok: {} ({}, {} nodes, {} ms, {} faults){note}",
+                    "{}: ok: {} ({}, {} nodes, {} ms, {} faults)",
                     file.display(),
                     s.name,
                     run::protocol_kind(&s.protocol),

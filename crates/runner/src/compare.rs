@@ -12,16 +12,12 @@ use repsim_anomaly::Kind;
 use repsim_sim::{Fault, FaultAction, SimTime};
 
 use crate::charts::{self, BarChart, LineChart, Series};
-use crate::run::RunError;
 use crate::scenario::Scenario;
 use crate::sweep::{self, Aggregate, Histogram, SeedSummary, WINDOWS};
 
 /// Why a comparison failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CompareError {
-    /// A scenario could not run.
-    #[error("{0}")]
-    Run(#[from] RunError),
     /// A chart could not be drawn.
     #[error(transparent)]
     Chart(#[from] charts::ChartError),
@@ -46,17 +42,13 @@ pub struct Swept {
 }
 
 /// Sweeps each scenario over `seeds` seeds from its own `seed`.
-pub fn sweep_all(
-    scenarios: Vec<Scenario>,
-    seeds: u64,
-    jobs: usize,
-) -> Result<Vec<Swept>, RunError> {
+pub fn sweep_all(scenarios: Vec<Scenario>, seeds: u64, jobs: usize) -> Vec<Swept> {
     let never = AtomicBool::new(false);
     scenarios
         .into_iter()
         .map(|scenario| {
             let list: Vec<u64> = (0..seeds).map(|i| scenario.seed.wrapping_add(i)).collect();
-            let summaries = sweep::run_seeds(&scenario, &list, jobs, &never, &|_| {})?;
+            let summaries = sweep::run_seeds(&scenario, &list, jobs, false, &never, &|_| {});
             let aggregate = sweep::aggregate(
                 &scenario.name,
                 &scenario.file,
@@ -64,11 +56,11 @@ pub fn sweep_all(
                 &scenario.expect,
                 &summaries,
             );
-            Ok(Swept {
+            Swept {
                 scenario,
                 summaries,
                 aggregate,
-            })
+            }
         })
         .collect()
 }

@@ -32,27 +32,33 @@ pub struct RunResult {
     pub findings: Findings,
 }
 
-/// Why a scenario could not be run (its file was valid).
+/// Why a valid scenario failed to run: always a bug in repsim or in a protocol.
 #[derive(Debug, PartialEq, Eq)]
 pub enum RunError {
-    /// The protocol kind is valid in scenario files but has no implementation yet.
-    NotImplemented {
+    /// A protocol or the simulator panicked (a failed assertion or invariant).
+    Panicked {
         /// The scenario file.
         file: String,
-        /// The protocol kind.
-        kind: &'static str,
+        /// The seed.
+        seed: u64,
+        /// The panic message and where it was raised.
+        message: String,
     },
-    /// The simulator produced a history the checkers refuse: a simulator bug.
+    /// The simulator produced a history the checkers refuse.
     Internal(String),
 }
 
 impl fmt::Display for RunError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            RunError::NotImplemented { file, kind } => write!(
+            RunError::Panicked {
+                file,
+                seed,
+                message,
+            } => write!(
                 f,
-                "{file}: $.protocol.kind: the {kind} protocol is not implemented yet; \
-                 single-node and single-leader are (see README.md)"
+                "{file} at seed {seed}: the run panicked: {message}; reproduce: {}",
+                crate::report::reproduce_command(file, *seed)
             ),
             RunError::Internal(reason) => write!(f, "internal error (please report): {reason}"),
         }
@@ -68,16 +74,6 @@ pub fn protocol_kind(protocol: &ProtocolConfig) -> &'static str {
         ProtocolConfig::SingleLeader(_) => "single-leader",
         ProtocolConfig::MultiLeader(_) => "multi-leader",
         ProtocolConfig::Leaderless(_) => "leaderless",
-    }
-}
-
-/// Fails unless the scenario's protocol can run.
-pub fn check_runnable(scenario: &Scenario) -> Result<(), RunError> {
-    match scenario.protocol {
-        ProtocolConfig::SingleNode
-        | ProtocolConfig::SingleLeader(_)
-        | ProtocolConfig::MultiLeader(_)
-        | ProtocolConfig::Leaderless(_) => Ok(()),
     }
 }
 
@@ -155,13 +151,27 @@ fn single_leader_config(c: &SingleLeaderConfig, sim: &SimConfig) -> single_leade
     }
 }
 
-/// Simulates `scenario` at `seed` (recording a trace if asked) without checking.
+/// Simulates `scenario` at `seed` (recording a trace if asked) without checking. A panic
+/// inside the simulation is caught and returned as [`RunError::Panicked`].
 pub fn simulate(
     scenario: &Scenario,
     seed: u64,
     trace: Option<TraceConfig>,
 ) -> Result<(Vec<Fault>, RunOutput), RunError> {
-    check_runnable(scenario)?;
+    crate::panic::catch(|| simulate_unguarded(scenario, seed, trace)).map_err(|message| {
+        RunError::Panicked {
+            file: scenario.file.clone(),
+            seed,
+            message,
+        }
+    })
+}
+
+fn simulate_unguarded(
+    scenario: &Scenario,
+    seed: u64,
+    trace: Option<TraceConfig>,
+) -> (Vec<Fault>, RunOutput) {
     let mut config = scenario.sim_config(seed);
     config.trace = trace;
     let faults = config.faults.clone();
@@ -192,7 +202,88 @@ pub fn simulate(
             Simulation::new(protocol, config).run()
         }
     };
-    Ok((faults, output))
+    (faults, output)
+}
+
+/// A digest of everything a run produced that must not vary between two runs of the same
+/// scenario and seed: the event schedule (the simulator's trace hash), the history, the
+/// final state, the role events and the anomaly counts.
+pub fn fingerprint(result: &RunResult) -> u64 {
+    let mut bytes = Vec::new();
+    result
+        .output
+        .history
+        .write_jsonl(&mut bytes)
+        .expect("writing to memory cannot fail");
+    bytes.extend_from_slice(
+        result
+            .output
+            .final_state
+            .to_json(&result.output.history)
+            .as_bytes(),
+    );
+    bytes.extend_from_slice(
+        format!("{:?}{:?}", result.output.roles, result.findings.counts).as_bytes(),
+    );
+    let mut hash = repsim_sim::rng::fnv1a64(&bytes);
+    hash ^= result.output.stats.trace_hash.rotate_left(17);
+    hash
+}
+
+/// Why a determinism self-check failed.
+#[derive(Debug, PartialEq, Eq)]
+pub enum CheckError {
+    /// A run failed.
+    Run(RunError),
+    /// The two runs differed; the first difference, described.
+    Nondeterministic(String),
+}
+
+impl fmt::Display for CheckError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CheckError::Run(e) => e.fmt(f),
+            CheckError::Nondeterministic(what) => f.write_str(what),
+        }
+    }
+}
+
+/// Runs `scenario` at `seed` twice and compares the runs. On a mismatch, runs both again
+/// with a full trace and describes the first event where they differ.
+pub fn check_determinism(scenario: &Scenario, seed: u64) -> Result<RunResult, CheckError> {
+    let first = run(scenario, seed, None).map_err(CheckError::Run)?;
+    let second = run(scenario, seed, None).map_err(CheckError::Run)?;
+    if fingerprint(&first) == fingerprint(&second) {
+        return Ok(first);
+    }
+    let full = TraceConfig {
+        capacity: usize::MAX,
+        ..TraceConfig::default()
+    };
+    let a = simulate(scenario, seed, Some(full))
+        .map_err(CheckError::Run)?
+        .1;
+    let b = simulate(scenario, seed, Some(full))
+        .map_err(CheckError::Run)?
+        .1;
+    let (ta, tb) = (a.trace.unwrap_or_default(), b.trace.unwrap_or_default());
+    let at = ta.events.iter().zip(&tb.events).position(|(x, y)| x != y);
+    Err(CheckError::Nondeterministic(match at {
+        Some(i) => format!(
+            "{} at seed {seed} is not deterministic: the runs first differ at traced event {i}: {:?} vs {:?}",
+            scenario.file, ta.events[i], tb.events[i]
+        ),
+        None if ta.events.len() != tb.events.len() => format!(
+            "{} at seed {seed} is not deterministic: one run traced {} events, the other {}",
+            scenario.file,
+            ta.events.len(),
+            tb.events.len()
+        ),
+        None => format!(
+            "{} at seed {seed} is not deterministic: the traces agree but the histories or checks differ",
+            scenario.file
+        ),
+    }))
 }
 
 /// Simulates and checks `scenario` at `seed`.

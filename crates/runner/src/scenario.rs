@@ -78,6 +78,10 @@ pub struct Scenario {
     pub faults: Vec<FaultSpec>,
     /// The `expect` block, one entry per named anomaly kind, in [`EXPECT_KINDS`] order.
     pub expect: Vec<Expectation>,
+    /// Bounds on a run (`limits`).
+    pub limits: Limits,
+    /// Deliberate failures (`debug`).
+    pub debug: DebugOptions,
 }
 
 /// One entry of the `faults` array.
@@ -301,6 +305,15 @@ names! {
     Versions { Lww => "lww", VersionVectors => "version-vectors" }
 }
 
+/// The `debug` block: deliberate failures for testing repsim itself.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DebugOptions {
+    /// Panic after this many events.
+    pub panic_at_event: Option<u64>,
+    /// Only in runs whose seed is a multiple of this.
+    pub panic_every_nth_seed: u64,
+}
+
 /// One entry of the `expect` block: the run meets it when the anomaly's count lies in
 /// `min..=max` (a missing bound is no bound). At least one bound is set, and
 /// `min <= max`.
@@ -326,6 +339,10 @@ impl Scenario {
     /// the `random` entries expanded (see [`Scenario::expanded_faults`]), default limits
     /// and no trace.
     pub fn sim_config(&self, seed: u64) -> SimConfig {
+        let mut limits = self.limits;
+        if self.debug.panic_every_nth_seed > 0 && seed % self.debug.panic_every_nth_seed == 0 {
+            limits.panic_at_event = self.debug.panic_at_event;
+        }
         SimConfig {
             seed,
             nodes: self.nodes,
@@ -333,7 +350,7 @@ impl Scenario {
             network: self.network.clone(),
             clients: self.clients.clone(),
             faults: self.expanded_faults(seed),
-            limits: Limits::default(),
+            limits,
             trace: None,
         }
     }

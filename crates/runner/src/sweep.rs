@@ -16,7 +16,7 @@ use repsim_history::{EventType, Function};
 use serde::{Deserialize, Serialize};
 
 use crate::report::reproduce_command;
-use crate::run::{self, RunError};
+use crate::run;
 use crate::scenario::{Expectation, Scenario};
 
 /// How many seeds per anomaly kind the aggregate lists with their reproduce command.
@@ -113,6 +113,32 @@ pub struct SeedSummary {
     pub availability_windows: Vec<[u64; 2]>,
     /// Per window (by sample time): `[sum of lag in µs, samples]` over every follower.
     pub lag_windows: Vec<[u64; 2]>,
+    /// The run panicked (a protocol or simulator bug): the message and its location.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub panic: Option<String>,
+    /// The run gave different results when repeated (with `--check-determinism`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nondeterminism: Option<String>,
+}
+
+impl SeedSummary {
+    /// The summary of a seed whose run failed.
+    fn failed(seed: u64, outcome: &str) -> SeedSummary {
+        SeedSummary {
+            seed,
+            anomalies: BTreeMap::new(),
+            ok: 0,
+            fail: 0,
+            info: 0,
+            read_latency: Histogram::default(),
+            write_latency: Histogram::default(),
+            outcome: outcome.to_owned(),
+            availability_windows: vec![[0, 0]; WINDOWS],
+            lag_windows: vec![[0, 0]; WINDOWS],
+            panic: None,
+            nondeterminism: None,
+        }
+    }
 }
 
 /// Time windows a seed summary splits the workload into.
@@ -143,6 +169,8 @@ pub fn summarize(scenario: &Scenario, result: &run::RunResult) -> SeedSummary {
         outcome: result.output.outcome.as_str().to_owned(),
         availability_windows: vec![[0, 0]; WINDOWS],
         lag_windows: vec![[0, 0]; WINDOWS],
+        panic: None,
+        nondeterminism: None,
     };
     for samples in result.output.lag.values() {
         for (at, lag) in samples {
@@ -217,18 +245,19 @@ impl SeedRange {
 
 /// Runs every seed of `seeds` on `jobs` threads. `progress` is called after each seed
 /// with the summary (from any thread); `stop` ends the sweep early: seeds already started
-/// finish, and the returned summaries are those of a prefix of `seeds`.
+/// finish, and the returned summaries are those of a prefix of `seeds`. A seed whose run
+/// panics is summarised as such and the sweep goes on; with `check_determinism` every
+/// seed runs twice and a mismatch is summarised too.
 pub fn run_seeds(
     scenario: &Scenario,
     seeds: &[u64],
     jobs: usize,
+    check_determinism: bool,
     stop: &AtomicBool,
     progress: &(dyn Fn(&SeedSummary) + Sync),
-) -> Result<Vec<SeedSummary>, RunError> {
-    run::check_runnable(scenario)?;
+) -> Vec<SeedSummary> {
     let next = AtomicU64::new(0);
     let results: Mutex<Vec<Option<SeedSummary>>> = Mutex::new(vec![None; seeds.len()]);
-    let failure: Mutex<Option<RunError>> = Mutex::new(None);
     std::thread::scope(|scope| {
         for _ in 0..jobs.max(1) {
             scope.spawn(|| {
@@ -240,33 +269,43 @@ pub fn run_seeds(
                     if i >= seeds.len() {
                         break;
                     }
-                    match run::run(scenario, seeds[i], None) {
-                        Ok(result) => {
-                            let summary = summarize(scenario, &result);
-                            progress(&summary);
-                            results.lock().expect("no worker panics while holding it")[i] =
-                                Some(summary);
+                    let seed = seeds[i];
+                    let outcome = if check_determinism {
+                        run::check_determinism(scenario, seed)
+                    } else {
+                        run::run(scenario, seed, None).map_err(run::CheckError::Run)
+                    };
+                    let summary = match outcome {
+                        Ok(result) => summarize(scenario, &result),
+                        Err(run::CheckError::Nondeterministic(message)) => SeedSummary {
+                            nondeterminism: Some(message),
+                            ..SeedSummary::failed(seed, "nondeterministic")
+                        },
+                        Err(run::CheckError::Run(run::RunError::Panicked { message, .. })) => {
+                            SeedSummary {
+                                panic: Some(message),
+                                ..SeedSummary::failed(seed, "panicked")
+                            }
                         }
-                        Err(e) => {
-                            *failure.lock().expect("no worker panics while holding it") = Some(e);
-                            stop.store(true, Ordering::SeqCst);
-                        }
-                    }
+                        Err(run::CheckError::Run(e)) => SeedSummary {
+                            panic: Some(e.to_string()),
+                            ..SeedSummary::failed(seed, "internal_error")
+                        },
+                    };
+                    progress(&summary);
+                    results.lock().expect("no worker panics while holding it")[i] = Some(summary);
                 }
             });
         }
     });
-    if let Some(e) = failure.into_inner().expect("workers are done") {
-        return Err(e);
-    }
     // Seeds are taken in order and every started seed finished, so the done ones form a
     // prefix.
-    Ok(results
+    results
         .into_inner()
         .expect("workers are done")
         .into_iter()
         .map_while(|s| s)
-        .collect())
+        .collect()
 }
 
 /// A shard's output: everything needed to rebuild the whole sweep's aggregate.
@@ -313,6 +352,21 @@ pub struct Aggregate {
     pub expect: Vec<ExpectOverSeeds>,
     /// True when every bound held in that sense.
     pub expect_met: bool,
+    /// Seeds whose run panicked, each with the message and the reproduce command.
+    pub panics: Vec<SeedFailure>,
+    /// Seeds whose two runs differed (with `--check-determinism`).
+    pub nondeterministic: Vec<SeedFailure>,
+}
+
+/// A seed whose run failed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SeedFailure {
+    /// The seed.
+    pub seed: u64,
+    /// What happened.
+    pub message: String,
+    /// `repsim run FILE --seed N`.
+    pub reproduce: String,
 }
 
 /// One expectation over a sweep.
@@ -411,7 +465,10 @@ pub fn wilson(successes: u64, n: u64) -> [f64; 2] {
     let centre = (p + z * z / (2.0 * n_f)) / denominator;
     // `sqrt` is correctly rounded (IEEE 754), so it is the same on every platform.
     let half = z * (p * (1.0 - p) / n_f + z * z / (4.0 * n_f * n_f)).sqrt() / denominator;
-    [(centre - half).max(0.0), (centre + half).min(1.0)]
+    // The exact ends where rounding would leave a speck (0 or n successes).
+    let low = if successes == 0 { 0.0 } else { (centre - half).max(0.0) };
+    let high = if successes == n { 1.0 } else { (centre + half).min(1.0) };
+    [low, high]
 }
 
 /// Aggregates per-seed summaries (in seed order) of a sweep of `file`.
@@ -439,7 +496,20 @@ pub fn aggregate(
             met: false,
         })
         .collect();
+    let mut panics = Vec::new();
+    let mut nondeterministic = Vec::new();
     for summary in summaries {
+        let failure = |message: &String| SeedFailure {
+            seed: summary.seed,
+            message: message.clone(),
+            reproduce: reproduce_command(file, summary.seed),
+        };
+        if let Some(message) = &summary.panic {
+            panics.push(failure(message));
+        }
+        if let Some(message) = &summary.nondeterminism {
+            nondeterministic.push(failure(message));
+        }
         for over in &mut over_seeds {
             let actual = summary.anomalies.get(&over.kind).copied();
             if over.min.is_none_or(|min| actual.is_some_and(|a| a >= min)) {
@@ -526,6 +596,8 @@ pub fn aggregate(
         outcomes,
         expect: over_seeds,
         expect_met,
+        panics,
+        nondeterministic,
     }
 }
 
@@ -599,6 +671,17 @@ impl Aggregate {
             if let Some(first) = s.examples.first() {
                 writeln!(w, "reproduce {kind}: {}", first.reproduce).unwrap();
             }
+        }
+        for f in &self.panics {
+            writeln!(
+                w,
+                "PANIC at seed {}: {}\n  reproduce: {}",
+                f.seed, f.message, f.reproduce
+            )
+            .unwrap();
+        }
+        for f in &self.nondeterministic {
+            writeln!(w, "NONDETERMINISM at seed {}: {}", f.seed, f.message).unwrap();
         }
         for e in &self.expect {
             let mut parts = Vec::new();

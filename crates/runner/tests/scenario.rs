@@ -403,7 +403,8 @@ fn bad_inputs_are_refused_with_file_path_and_reason() {
     t.patch(
         json!({"nodez": 3}),
         "x.json: $.nodez: unknown field `nodez`, expected one of `name`, `description`, \
-         `seed`, `nodes`, `duration_ms`, `protocol`, `network`, `clients`, `faults`, `expect`",
+         `seed`, `nodes`, `duration_ms`, `protocol`, `network`, `clients`, `faults`, `expect`, \
+         `limits`, `debug`",
     );
     t.patch(
         json!({"network": {"drop": 0.1}}),

@@ -125,6 +125,7 @@ fn run_sim(deliveries: u64) -> (f64, usize, u64) {
         limits: Limits {
             max_events: deliveries,
             settle: SimDuration::ZERO,
+            ..Limits::default()
         },
         ..SimConfig::default()
     };

@@ -36,15 +36,21 @@ use crate::trace::{Trace, TraceConfig, TraceKind};
 pub struct Limits {
     /// Most events processed.
     pub max_events: u64,
+    /// Latest simulated time an event may happen at.
+    pub max_time: SimTime,
     /// Longest the run may take to go quiet after the workload ends.
     pub settle: SimDuration,
+    /// For testing repsim itself: panic after this many events, as a protocol bug would.
+    pub panic_at_event: Option<u64>,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_events: 1_000_000_000,
+            max_time: SimTime::MAX,
             settle: SimDuration::from_millis(60_000),
+            panic_at_event: None,
         }
     }
 }
@@ -128,6 +134,10 @@ pub struct Stats {
     pub timers: u64,
     /// Most events pending at once.
     pub peak_pending: u64,
+    /// A hash of every event processed, in order (time, kind and what it refers to):
+    /// two runs with equal hashes processed the same schedule. Used by the determinism
+    /// self-check.
+    pub trace_hash: u64,
 }
 
 impl Stats {
@@ -183,6 +193,29 @@ enum Scheduled {
     FaultEnd(u32),
     /// The workload ends: heal everything and settle.
     WorkloadEnd,
+}
+
+impl Scheduled {
+    /// The event's kind and what it refers to, as one number for the trace hash.
+    fn fingerprint(self) -> u64 {
+        let (kind, a, b) = match self {
+            Scheduled::Deliver(slot) => (1, u64::from(slot), 0),
+            Scheduled::Timer(id) => (2, u64::from(id.slot), u64::from(id.generation)),
+            Scheduled::Request(slot) => (3, u64::from(slot), 0),
+            Scheduled::Reply(slot) => (4, u64::from(slot), 0),
+            Scheduled::Issue(p) => (5, u64::from(p), 0),
+            Scheduled::Timeout { process, invoke } => (6, u64::from(process), u64::from(invoke)),
+            Scheduled::FaultStart(i) => (7, u64::from(i), 0),
+            Scheduled::FaultEnd(i) => (8, u64::from(i), 0),
+            Scheduled::WorkloadEnd => (9, 0, 0),
+        };
+        kind | a << 4 | b << 36
+    }
+}
+
+/// One step of the trace hash (a multiply-rotate mix, as in FxHash).
+fn mix(hash: u64, word: u64) -> u64 {
+    (hash.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95)
 }
 
 struct NodeSlot<N: Node> {
@@ -358,12 +391,29 @@ impl<P: Protocol> Simulation<P> {
                     return RunOutcome::NotQuiet;
                 }
             }
+            if self
+                .queue
+                .peek_time()
+                .is_some_and(|t| t > self.config.limits.max_time)
+            {
+                return RunOutcome::BudgetExhausted;
+            }
             let Some((at, event)) = self.queue.pop() else {
                 return RunOutcome::Quiet;
             };
-            debug_assert!(at >= self.now, "time went backwards: {at} < {}", self.now);
+            assert!(at >= self.now, "time went backwards: {at} < {}", self.now);
             self.now = at;
             self.stats.events += 1;
+            if self.config.limits.panic_at_event == Some(self.stats.events) {
+                panic!(
+                    "deliberate panic at event {} (debug.panic_at_event)",
+                    self.stats.events
+                );
+            }
+            self.stats.trace_hash = mix(
+                mix(self.stats.trace_hash, at.as_micros()),
+                event.fingerprint(),
+            );
             match event {
                 Scheduled::Deliver(slot) => self.deliver(slot),
                 Scheduled::Timer(id) => self.fire_timer(id),

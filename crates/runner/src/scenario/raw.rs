@@ -58,6 +58,49 @@ pub(super) struct RawScenario {
     /// run` exits 1 when a bound is not met.
     #[serde(default)]
     pub expect: RawExpect,
+    /// Bounds that end a run that would otherwise go on too long; hitting one is a
+    /// reported outcome, never a hang. The defaults are far beyond any sensible run.
+    #[serde(default)]
+    pub limits: RawLimits,
+    /// For testing repsim itself: deliberate failures.
+    #[serde(default)]
+    pub debug: RawDebug,
+}
+
+/// Bounds on a run.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, remote = "Self", rename = "Limits")]
+#[schemars(rename = "Limits")]
+pub(super) struct RawLimits {
+    /// Most events the simulator processes (default 1,000,000,000); reaching it ends the
+    /// run with outcome `budget_exhausted`.
+    #[serde(default)]
+    #[schemars(range(min = 1))]
+    pub max_events: Option<u64>,
+    /// Latest simulated time (ms) an event may happen at (default: none); reaching it
+    /// ends the run with outcome `budget_exhausted`.
+    #[serde(default)]
+    #[schemars(extend("exclusiveMinimum" = 0))]
+    pub max_time_ms: Option<f64>,
+    /// How long (ms) the run may take to go quiet after the workload (default 60,000);
+    /// reaching it ends the run with outcome `not_quiet`.
+    #[serde(default)]
+    #[schemars(extend("exclusiveMinimum" = 0))]
+    pub settle_ms: Option<f64>,
+}
+
+/// Deliberate failures, for testing repsim's own error handling.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, remote = "Self", rename = "Debug")]
+#[schemars(rename = "Debug")]
+pub(super) struct RawDebug {
+    /// Panic after this many events, as a protocol bug would.
+    #[serde(default)]
+    pub panic_at_event: Option<u64>,
+    /// Panic only in runs whose seed is a multiple of this (default 1: every run).
+    #[serde(default)]
+    #[schemars(range(min = 1))]
+    pub panic_every_nth_seed: Option<u64>,
 }
 
 fn default_seed() -> u64 {
@@ -683,6 +726,8 @@ objects_only!(
     RawRandom,
     RawExpect,
     RawBound,
+    RawLimits,
+    RawDebug,
 );
 
 /// Parses `text` into the raw structs; `file` names it in errors.

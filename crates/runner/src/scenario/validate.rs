@@ -16,17 +16,18 @@
 use std::collections::BTreeMap;
 
 use repsim_sim::{
-    ClientConfig, Fault, FaultAction, Latency, LinkConfig, NetworkConfig, NodeId, Probability,
-    RandomFaults, RandomKind, SimDuration, SimTime,
+    ClientConfig, Fault, FaultAction, Latency, Limits, LinkConfig, NetworkConfig, NodeId,
+    Probability, RandomFaults, RandomKind, SimDuration, SimTime,
 };
 
 use super::error::{Invalid, push_key};
 use super::raw::{
-    RawClients, RawDist, RawExpect, RawFault, RawNetwork, RawProtocol, RawRandomKind, RawScenario,
+    RawClients, RawDist, RawExpect, RawFault, RawLimits, RawNetwork, RawProtocol, RawRandomKind,
+    RawScenario,
 };
 use super::{
-    Expectation, Failover, FaultSpec, LeaderlessConfig, MultiLeaderConfig, ProtocolConfig,
-    Replication, Scenario, SingleLeaderConfig, Topology,
+    DebugOptions, Expectation, Failover, FaultSpec, LeaderlessConfig, MultiLeaderConfig,
+    ProtocolConfig, Replication, Scenario, SingleLeaderConfig, Topology,
 };
 
 /// The largest time or duration a file may give, in ms (about 31 years): far beyond any
@@ -53,6 +54,20 @@ pub(super) fn scenario(raw: RawScenario, file: &str) -> Result<Scenario> {
     let network = network(&raw.network, &cluster)?;
     let clients = clients(&raw.clients, &protocol)?;
     let expect = expect(&raw.expect)?;
+    let limits = limits(&raw.limits)?;
+    let debug = DebugOptions {
+        panic_at_event: raw.debug.panic_at_event,
+        panic_every_nth_seed: match raw.debug.panic_every_nth_seed {
+            Some(0) => {
+                return Err(Invalid::new(
+                    "$.debug.panic_every_nth_seed",
+                    "must be at least 1",
+                ));
+            }
+            Some(n) => n,
+            None => 1,
+        },
+    };
     Ok(Scenario {
         file: file.to_owned(),
         name,
@@ -65,6 +80,28 @@ pub(super) fn scenario(raw: RawScenario, file: &str) -> Result<Scenario> {
         clients,
         faults,
         expect,
+        limits,
+        debug,
+    })
+}
+
+fn limits(raw: &RawLimits) -> Result<Limits> {
+    let defaults = Limits::default();
+    Ok(Limits {
+        max_events: match raw.max_events {
+            Some(0) => return Err(Invalid::new("$.limits.max_events", "must be at least 1")),
+            Some(n) => n,
+            None => defaults.max_events,
+        },
+        max_time: match raw.max_time_ms {
+            Some(ms) => SimTime::from_micros(positive_ms(ms, "$.limits.max_time_ms")?.as_micros()),
+            None => defaults.max_time,
+        },
+        settle: match raw.settle_ms {
+            Some(ms) => positive_ms(ms, "$.limits.settle_ms")?,
+            None => defaults.settle,
+        },
+        panic_at_event: None,
     })
 }
 
