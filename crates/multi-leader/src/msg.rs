@@ -1,0 +1,93 @@
+//! Messages between leaders, durable records and timers.
+
+use repsim_sim::{KeyId, NodeId, SimTime, ValueId};
+
+use crate::register::Version;
+use crate::version::{Dot, VersionVector};
+
+/// One write as it travels between leaders.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Update {
+    /// The write's identity: the leader that accepted it and its counter.
+    pub dot: Dot,
+    /// The key written.
+    pub key: KeyId,
+    /// The value written.
+    pub value: ValueId,
+    /// The origin's local clock when it accepted the write: the LWW timestamp, and the
+    /// start of replication lag.
+    pub written_at: SimTime,
+    /// The origin's versions of this key when it accepted the write: the versions this
+    /// write supersedes.
+    pub context: VersionVector,
+    /// Every write the origin had applied when it accepted this one: with
+    /// `causality: version-vectors` a replica applies this write only after them.
+    pub dependencies: VersionVector,
+    /// The leaders this copy passed through, the origin first. A leader never forwards to
+    /// one of them, and ignores a copy that already names it (no replication loops).
+    pub seen: Vec<NodeId>,
+}
+
+impl Update {
+    /// The version a replica stores for this write.
+    pub fn version(&self) -> Version {
+        Version {
+            dot: self.dot,
+            value: self.value,
+            written_at: self.written_at,
+        }
+    }
+}
+
+/// Messages between leaders.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Msg {
+    /// Writes over one link: first transmissions, forwarded writes or retransmissions.
+    Updates(Vec<Update>),
+    /// The receiver has made these writes durable: stop retransmitting them.
+    Ack(Vec<Dot>),
+    /// The sender restarted: resend at once whatever it has not acknowledged.
+    Restarted,
+    /// A joining leader asks for every write the receiver holds.
+    SyncRequest,
+    /// Every write the sender holds, for a joining leader.
+    SyncReply(Vec<Update>),
+}
+
+/// What a leader persists; a restart replays them in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Record {
+    /// A write this leader accepted or received, and the leaders it must pass it to.
+    Update {
+        /// The write, with this leader in its `seen` list.
+        update: Update,
+        /// Where this leader sends it.
+        targets: Vec<NodeId>,
+    },
+    /// `peer` acknowledged these writes.
+    Acked {
+        /// The peer.
+        peer: NodeId,
+        /// The writes.
+        dots: Vec<Dot>,
+    },
+    /// This leader joined the running cluster and needs the writes of these peers.
+    Joined {
+        /// The peers to sync from.
+        peers: Vec<NodeId>,
+    },
+    /// A joining leader got every write `peer` held.
+    Synced {
+        /// The peer.
+        peer: NodeId,
+    },
+}
+
+/// Timer tags.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Timer {
+    /// Retransmit unacknowledged writes (armed only while some are pending).
+    Retransmit,
+    /// A joining leader asks again for the writes of peers that have not answered.
+    Sync,
+}

@@ -1,0 +1,895 @@
+//! One leader of the multi-leader protocol.
+//!
+//! **Writes.** Every leader accepts writes. A write gets a [`Dot`] (this leader and its
+//! write counter), the leader's local clock as its timestamp, the leader's versions of
+//! the key as its context (the versions it supersedes) and the leader's applied vector as
+//! its dependencies. The leader makes it durable, applies it, acknowledges the client at
+//! once (replication is asynchronous) and passes it to its targets in the topology.
+//!
+//! **Replication.** Every write a leader accepts or receives is kept in its log, keyed by
+//! dot, durably, with the leaders it must pass the write to (see [`crate::topology`]).
+//! Per target it keeps the writes not yet acknowledged and retransmits them until they
+//! are (see [`crate::link`]); a receiver makes a write durable before acknowledging it,
+//! so a crash loses nothing acknowledged, and a leader that restarts resends what it had
+//! not delivered and asks its peers to do the same. A receiver ignores (but acknowledges)
+//! a copy that names it in its `seen` list, which cannot happen unless something loops,
+//! and a copy of a write it already has: it forwards each write once.
+//!
+//! **Applying.** With `causality: none` a received write is applied on arrival. With
+//! `causality: version-vectors` it is held until every write it depends on has been
+//! applied here, then applied, and releases the writes held behind it. Applying a write
+//! updates its key's [`Register`], which resolves conflicts as the `conflict` setting
+//! says.
+//!
+//! **Joining** (`add_node`): a new leader asks every peer for every write it holds, and
+//! refuses client requests until all have answered; writes accepted after the join
+//! already include it in their targets.
+//!
+//! Invariants (asserted): a leader never reuses a write counter it persisted; a write is
+//! applied at most once; a leader never passes a write to a leader in its `seen` list
+//! (and, on the receiving side, ignores a copy that names itself); a leader applies its
+//! own write at once.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use repsim_sim::{
+    Context, KeyId, Node, NodeId, Op, Reply, Request, RequestId, SimDuration, SimTime, Start,
+    ValueId,
+};
+
+use crate::config::{Causality, Config};
+use crate::link::Link;
+use crate::msg::{Msg, Record, Timer, Update};
+use crate::register::Register;
+use crate::topology;
+use crate::version::{Dot, DotSet};
+
+/// How often a leader with unacknowledged writes checks whether some are due again.
+pub const RETRANSMIT_TICK: SimDuration = SimDuration::from_millis(10);
+/// How long a joining leader waits for a peer's writes before asking again.
+pub const SYNC_RETRY: SimDuration = SimDuration::from_millis(100);
+
+type Ctx<'a> = Context<'a, Replica>;
+
+/// Protocol events found while handling one event (or replaying the records at a
+/// restart, where they are dropped: they were counted the first time).
+#[derive(Debug, Default)]
+struct Tally {
+    counts: Vec<&'static str>,
+    /// Timestamps of the other leaders' writes applied, for replication lag.
+    applied_remote: Vec<SimTime>,
+}
+
+impl Tally {
+    fn flush(self, ctx: &mut Ctx<'_>) {
+        for event in self.counts {
+            ctx.count(event);
+        }
+        let now = ctx.now();
+        for written_at in self.applied_remote {
+            ctx.replication_lag(now.since(written_at));
+        }
+    }
+}
+
+/// One leader. See the module documentation.
+#[derive(Debug)]
+pub struct Replica {
+    config: Config,
+    id: NodeId,
+    /// Every write accepted or received, by dot.
+    log: BTreeMap<Dot, Update>,
+    /// The writes applied here.
+    applied: DotSet,
+    /// Writes received but waiting for their dependencies (`version-vectors`).
+    held: BTreeSet<Dot>,
+    registers: BTreeMap<KeyId, Register>,
+    /// This leader's next write counter.
+    next_seq: u64,
+    /// Per target: the writes it has not acknowledged.
+    links: BTreeMap<NodeId, Link>,
+    retransmit_armed: bool,
+    /// Peers a joining leader still needs the writes of.
+    sync_pending: BTreeSet<NodeId>,
+    sync_armed: bool,
+}
+
+impl Replica {
+    /// Rebuilds leader `id` from its durable records (none for a new leader).
+    pub fn recover(config: Config, id: NodeId, storage: &[Record]) -> Replica {
+        let mut replica = Replica {
+            config,
+            id,
+            log: BTreeMap::new(),
+            applied: DotSet::default(),
+            held: BTreeSet::new(),
+            registers: BTreeMap::new(),
+            next_seq: 1,
+            links: BTreeMap::new(),
+            retransmit_armed: false,
+            sync_pending: BTreeSet::new(),
+            sync_armed: false,
+        };
+        // Counted when they first happened.
+        let mut replayed = Tally::default();
+        for record in storage {
+            match record {
+                Record::Update { update, targets } => {
+                    if replica.log.contains_key(&update.dot) {
+                        continue;
+                    }
+                    if update.dot.origin == id {
+                        replica.next_seq = replica.next_seq.max(update.dot.seq + 1);
+                    }
+                    for &target in targets {
+                        replica.links.entry(target).or_default().restore(update.dot);
+                    }
+                    let dot = update.dot;
+                    replica.log.insert(dot, update.clone());
+                    replica.deliver(dot, &mut replayed);
+                }
+                Record::Acked { peer, dots } => {
+                    if let Some(link) = replica.links.get_mut(peer) {
+                        for &dot in dots {
+                            link.forget(dot);
+                        }
+                    }
+                }
+                Record::Joined { peers } => replica.sync_pending = peers.iter().copied().collect(),
+                Record::Synced { peer } => {
+                    replica.sync_pending.remove(peer);
+                }
+            }
+        }
+        replica
+    }
+
+    /// The values a read of `key` returns here.
+    pub fn read(&self, key: KeyId) -> Vec<ValueId> {
+        self.registers
+            .get(&key)
+            .map(|r| r.read(self.config.conflict))
+            .unwrap_or_default()
+    }
+
+    /// How many received writes wait for their dependencies.
+    pub fn held(&self) -> usize {
+        self.held.len()
+    }
+
+    /// How many writes `peer` has not acknowledged.
+    pub fn unacknowledged(&self, peer: NodeId) -> usize {
+        self.links.get(&peer).map_or(0, Link::len)
+    }
+
+    // ----- writes and replication ------------------------------------------------------
+
+    fn on_client_write(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        request: RequestId,
+        key: KeyId,
+        value: ValueId,
+    ) {
+        let dot = Dot {
+            origin: self.id,
+            seq: self.next_seq,
+        };
+        assert!(
+            !self.log.contains_key(&dot),
+            "{} would reuse its write counter {} (value {value:?})",
+            self.id,
+            dot.seq
+        );
+        self.next_seq += 1;
+        let context = self
+            .registers
+            .get(&key)
+            .map(|r| r.context().clone())
+            .unwrap_or_default();
+        let update = Update {
+            dot,
+            key,
+            value,
+            written_at: ctx.now(),
+            context,
+            dependencies: self.applied.prefix(),
+            seen: vec![self.id],
+        };
+        ctx.count("write_accepted");
+        let mut tally = Tally::default();
+        let mut outgoing = BTreeMap::new();
+        self.store(ctx, update, &mut outgoing, &mut tally);
+        assert!(
+            self.applied.contains(dot),
+            "{} did not apply its own write {dot}",
+            self.id
+        );
+        // Durable (the record above) and applied: acknowledge, then replicate.
+        ctx.reply(request, Reply::Written(value));
+        self.send_new(ctx, outgoing);
+        tally.flush(ctx);
+    }
+
+    /// Makes a new write durable with its targets, logs it and applies (or holds) it.
+    /// `update.seen` must name this leader.
+    fn store(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        update: Update,
+        outgoing: &mut BTreeMap<NodeId, Vec<Dot>>,
+        tally: &mut Tally,
+    ) {
+        let targets = topology::targets(self.config.topology, self.id, ctx.members(), &update);
+        let dot = update.dot;
+        for &target in &targets {
+            outgoing.entry(target).or_default().push(dot);
+        }
+        ctx.persist(Record::Update {
+            update: update.clone(),
+            targets,
+        });
+        self.log.insert(dot, update);
+        self.deliver(dot, tally);
+    }
+
+    /// Sends writes over their links for the first time.
+    fn send_new(&mut self, ctx: &mut Ctx<'_>, outgoing: BTreeMap<NodeId, Vec<Dot>>) {
+        let now = ctx.now();
+        for (to, dots) in outgoing {
+            let link = self.links.entry(to).or_default();
+            let mut batch = Vec::with_capacity(dots.len());
+            for dot in dots {
+                let copy = self.log[&dot].clone();
+                // Checked again on receipt: a copy never goes back where it has been.
+                assert!(
+                    !copy.seen.contains(&to) && copy.seen.last() == Some(&self.id),
+                    "{} would send {dot} to {to}, which it passed through: {:?}",
+                    self.id,
+                    copy.seen
+                );
+                link.sent(dot, now);
+                batch.push(copy);
+            }
+            ctx.count_by("update_sent", batch.len() as u64);
+            ctx.send(to, Msg::Updates(batch));
+        }
+        self.arm_retransmit(ctx);
+    }
+
+    fn arm_retransmit(&mut self, ctx: &mut Ctx<'_>) {
+        if !self.retransmit_armed && self.links.values().any(|l| !l.is_empty()) {
+            self.retransmit_armed = true;
+            ctx.set_timer(RETRANSMIT_TICK, Timer::Retransmit);
+        }
+    }
+
+    /// Resends what is due on every link.
+    fn retransmit(&mut self, ctx: &mut Ctx<'_>) {
+        let now = ctx.now();
+        for (&to, link) in &mut self.links {
+            let due = link.due(now);
+            if due.is_empty() {
+                continue;
+            }
+            ctx.count_by("update_retransmitted", due.len() as u64);
+            let batch = due.iter().map(|dot| self.log[dot].clone()).collect();
+            ctx.send(to, Msg::Updates(batch));
+        }
+        self.arm_retransmit(ctx);
+    }
+
+    fn on_updates(&mut self, ctx: &mut Ctx<'_>, from: NodeId, updates: Vec<Update>) {
+        let mut acks = Vec::with_capacity(updates.len());
+        let mut outgoing = BTreeMap::new();
+        let mut tally = Tally::default();
+        for update in updates {
+            acks.push(update.dot);
+            self.receive(ctx, update, &mut outgoing, &mut tally);
+        }
+        // After the records above: what is acknowledged is durable.
+        ctx.send(from, Msg::Ack(acks));
+        self.send_new(ctx, outgoing);
+        tally.flush(ctx);
+    }
+
+    /// Takes in one copy of a write from a peer (or a peer's sync reply).
+    fn receive(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        mut update: Update,
+        outgoing: &mut BTreeMap<NodeId, Vec<Dot>>,
+        tally: &mut Tally,
+    ) {
+        if self.log.contains_key(&update.dot) {
+            tally.counts.push("update_duplicate_ignored");
+            return;
+        }
+        if update.seen.contains(&self.id) || update.dot.origin == self.id {
+            // It names this leader yet is not in its log: it went round and came back
+            // after this leader lost track of it. Passing it on again could loop forever.
+            tally.counts.push("update_loop_ignored");
+            return;
+        }
+        if update.dot.seq == 0 {
+            tally.counts.push("update_malformed_ignored");
+            return;
+        }
+        update.seen.push(self.id);
+        self.store(ctx, update, outgoing, tally);
+    }
+
+    fn on_ack(&mut self, ctx: &mut Ctx<'_>, from: NodeId, dots: Vec<Dot>) {
+        let now = ctx.now();
+        let Some(link) = self.links.get_mut(&from) else {
+            return;
+        };
+        let acked: Vec<Dot> = dots.into_iter().filter(|&d| link.ack(d, now)).collect();
+        if !acked.is_empty() {
+            ctx.persist(Record::Acked {
+                peer: from,
+                dots: acked,
+            });
+        }
+    }
+
+    // ----- applying --------------------------------------------------------------------
+
+    /// True when every write `dot` depends on has been applied here.
+    fn ready(&self, dot: Dot) -> bool {
+        let update = &self.log[&dot];
+        update.dependencies.iter().all(|(node, seq)| {
+            // A write cannot depend on itself or on its origin's later writes, whatever a
+            // peer claims: such a dependency would hold it forever.
+            let needed = if node == dot.origin {
+                seq.min(dot.seq - 1)
+            } else {
+                seq
+            };
+            self.applied.prefix_of(node) >= needed
+        })
+    }
+
+    /// Applies a logged write, or holds it until its dependencies are applied.
+    fn deliver(&mut self, dot: Dot, tally: &mut Tally) {
+        if self.config.causality == Causality::VersionVectors && !self.ready(dot) {
+            self.held.insert(dot);
+            tally.counts.push("update_held_for_causality");
+            return;
+        }
+        self.apply(dot, tally);
+        if !self.held.is_empty() {
+            self.release(tally);
+        }
+    }
+
+    /// Applies every held write whose dependencies are now applied, until none is left.
+    fn release(&mut self, tally: &mut Tally) {
+        loop {
+            let ready: Vec<Dot> = self
+                .held
+                .iter()
+                .copied()
+                .filter(|&d| self.ready(d))
+                .collect();
+            if ready.is_empty() {
+                return;
+            }
+            for dot in ready {
+                self.held.remove(&dot);
+                tally.counts.push("update_released");
+                self.apply(dot, tally);
+            }
+        }
+    }
+
+    fn apply(&mut self, dot: Dot, tally: &mut Tally) {
+        let update = &self.log[&dot];
+        let outcome = self
+            .registers
+            .entry(update.key)
+            .or_default()
+            .apply(update.version(), &update.context);
+        let fresh = self.applied.insert(dot);
+        assert!(fresh, "{} applied {dot} twice", self.id);
+        if dot.origin != self.id {
+            tally.counts.push("update_applied");
+            tally.applied_remote.push(update.written_at);
+        }
+        if outcome.superseded {
+            tally.counts.push("update_already_superseded");
+        }
+        if outcome.concurrent > 0 {
+            tally.counts.push("conflict_detected");
+        }
+        if outcome.lost_on_timestamp {
+            tally.counts.push("lww_newer_write_lost_on_timestamp");
+        }
+    }
+
+    // ----- joining ---------------------------------------------------------------------
+
+    fn request_sync(&mut self, ctx: &mut Ctx<'_>) {
+        if self.sync_pending.is_empty() {
+            return;
+        }
+        for &peer in &self.sync_pending {
+            ctx.send(peer, Msg::SyncRequest);
+        }
+        if !self.sync_armed {
+            self.sync_armed = true;
+            ctx.set_timer(SYNC_RETRY, Timer::Sync);
+        }
+    }
+
+    fn on_sync_reply(&mut self, ctx: &mut Ctx<'_>, from: NodeId, updates: Vec<Update>) {
+        if !self.sync_pending.contains(&from) {
+            return;
+        }
+        let mut outgoing = BTreeMap::new();
+        let mut tally = Tally::default();
+        for update in updates {
+            // Passed on like any write received, so a ring that now runs through this
+            // leader still carries the writes its predecessor sends here first.
+            self.receive(ctx, update, &mut outgoing, &mut tally);
+        }
+        self.sync_pending.remove(&from);
+        ctx.persist(Record::Synced { peer: from });
+        if self.sync_pending.is_empty() {
+            ctx.count("join_synced");
+        }
+        self.send_new(ctx, outgoing);
+        tally.flush(ctx);
+    }
+}
+
+impl Node for Replica {
+    type Msg = Msg;
+    type Timer = Timer;
+    type Record = Record;
+    type Token = ();
+
+    fn on_start(&mut self, ctx: &mut Context<'_, Self>, start: Start) {
+        match start {
+            Start::Boot => {}
+            Start::Restart => {
+                ctx.count("restarted");
+                // Peers back off while this leader is down: tell them to resend now.
+                ctx.broadcast(Msg::Restarted);
+                self.retransmit(ctx);
+                self.request_sync(ctx);
+            }
+            Start::Join => {
+                let peers: Vec<NodeId> = ctx.peers().collect();
+                ctx.count("joined");
+                ctx.persist(Record::Joined {
+                    peers: peers.clone(),
+                });
+                self.sync_pending = peers.into_iter().collect();
+                self.request_sync(ctx);
+            }
+        }
+    }
+
+    fn on_message(&mut self, ctx: &mut Context<'_, Self>, from: NodeId, msg: Msg) {
+        match msg {
+            Msg::Updates(updates) => self.on_updates(ctx, from, updates),
+            Msg::Ack(dots) => self.on_ack(ctx, from, dots),
+            Msg::Restarted => {
+                if let Some(link) = self.links.get_mut(&from) {
+                    link.rewind();
+                }
+                self.retransmit(ctx);
+            }
+            Msg::SyncRequest => {
+                ctx.count("sync_served");
+                ctx.send(from, Msg::SyncReply(self.log.values().cloned().collect()));
+            }
+            Msg::SyncReply(updates) => self.on_sync_reply(ctx, from, updates),
+        }
+    }
+
+    fn on_timer(&mut self, ctx: &mut Context<'_, Self>, timer: Timer) {
+        match timer {
+            Timer::Retransmit => {
+                self.retransmit_armed = false;
+                self.retransmit(ctx);
+            }
+            Timer::Sync => {
+                self.sync_armed = false;
+                self.request_sync(ctx);
+            }
+        }
+    }
+
+    fn on_request(&mut self, ctx: &mut Context<'_, Self>, request: Request<()>) {
+        if !self.sync_pending.is_empty() {
+            // A joining leader has not got the cluster's writes yet.
+            ctx.count("request_refused_joining");
+            return ctx.reply(request.id, Reply::Fail);
+        }
+        match request.op {
+            Op::Read { key } => ctx.reply(request.id, Reply::Read(self.read(key))),
+            // Row-based replication: the value this leader computed (and told the client)
+            // is what the others store, so nondeterministic writes replicate faithfully.
+            Op::Write { key, value, .. } => self.on_client_write(ctx, request.id, key, value),
+        }
+    }
+
+    fn final_state(&self) -> Vec<(KeyId, Vec<ValueId>)> {
+        (0..self.config.keys)
+            .map(|k| (KeyId(k), self.read(KeyId(k))))
+            .collect()
+    }
+
+    fn is_quiet(&self) -> bool {
+        self.held.is_empty()
+            && self.sync_pending.is_empty()
+            && self.links.values().all(Link::is_empty)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use repsim_sim::testing::TestContext;
+    use repsim_sim::{Effect, ProcessId};
+
+    use super::*;
+    use crate::config::{Conflict, Topology};
+    use crate::version::VersionVector;
+
+    fn config(topology: Topology, causality: Causality) -> Config {
+        Config {
+            topology,
+            conflict: Conflict::Siblings,
+            causality,
+            home_leader: false,
+            keys: 4,
+            reads_from: "any".to_owned(),
+        }
+    }
+
+    fn update(
+        origin: u16,
+        seq: u64,
+        key: u32,
+        value: u32,
+        deps: &[(u16, u64)],
+        seen: &[u16],
+    ) -> Update {
+        let mut dependencies = VersionVector::default();
+        for &(node, seq) in deps {
+            dependencies.add(Dot {
+                origin: NodeId(node),
+                seq,
+            });
+        }
+        Update {
+            dot: Dot {
+                origin: NodeId(origin),
+                seq,
+            },
+            key: KeyId(key),
+            value: ValueId::generated(value),
+            written_at: SimTime::ZERO,
+            context: VersionVector::default(),
+            dependencies,
+            seen: seen.iter().map(|&n| NodeId(n)).collect(),
+        }
+    }
+
+    fn request(key: u32, write: Option<u32>) -> Request<()> {
+        Request {
+            id: RequestId {
+                process: ProcessId(0),
+                invoke: 0,
+            },
+            op: match write {
+                Some(value) => Op::Write {
+                    key: KeyId(key),
+                    value: ValueId::generated(value),
+                    nondeterministic: false,
+                },
+                None => Op::Read { key: KeyId(key) },
+            },
+            token: (),
+        }
+    }
+
+    /// The messages sent, in order.
+    fn sent(effects: &[Effect<Replica>]) -> Vec<(NodeId, Msg)> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Send { to, msg } => Some((*to, msg.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn persisted(effects: &[Effect<Replica>]) -> Vec<Record> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Persist(record) => Some(record.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn counted(effects: &[Effect<Replica>], event: &str) -> u64 {
+        effects
+            .iter()
+            .map(|e| match e {
+                Effect::Count(name, n) if *name == event => *n,
+                _ => 0,
+            })
+            .sum()
+    }
+
+    fn values(ids: &[u32]) -> Vec<ValueId> {
+        ids.iter().map(|&i| ValueId::generated(i)).collect()
+    }
+
+    #[test]
+    fn a_write_is_durable_before_it_is_acknowledged_then_sent_to_every_peer() {
+        let mut replica =
+            Replica::recover(config(Topology::AllToAll, Causality::None), NodeId(0), &[]);
+        let mut test = TestContext::<Replica>::new(NodeId(0), 3);
+        replica.on_request(&mut test.ctx(), request(1, Some(7)));
+        let effects = test.take_effects();
+        let persist = effects.iter().position(|e| matches!(e, Effect::Persist(_)));
+        let reply = effects.iter().position(|e| {
+            matches!(
+                e,
+                Effect::Reply {
+                    reply: Reply::Written(_),
+                    ..
+                }
+            )
+        });
+        assert!(persist.unwrap() < reply.unwrap(), "{effects:?}");
+        let targets: Vec<NodeId> = sent(&effects).into_iter().map(|(to, _)| to).collect();
+        assert_eq!(targets, vec![NodeId(1), NodeId(2)]);
+        assert_eq!(replica.read(KeyId(1)), values(&[7]));
+        assert!(!replica.is_quiet(), "unacknowledged writes are pending");
+        replica.on_message(
+            &mut test.ctx(),
+            NodeId(1),
+            Msg::Ack(vec![Dot {
+                origin: NodeId(0),
+                seq: 1,
+            }]),
+        );
+        replica.on_message(
+            &mut test.ctx(),
+            NodeId(2),
+            Msg::Ack(vec![Dot {
+                origin: NodeId(0),
+                seq: 1,
+            }]),
+        );
+        assert!(replica.is_quiet());
+    }
+
+    #[test]
+    fn a_leader_ignores_a_copy_that_names_it() {
+        let mut replica =
+            Replica::recover(config(Topology::Circular, Causality::None), NodeId(1), &[]);
+        let mut test = TestContext::<Replica>::new(NodeId(1), 3);
+        // A copy that claims to have passed through n1 already.
+        let looped = update(0, 1, 0, 5, &[], &[0, 1, 2]);
+        replica.on_message(&mut test.ctx(), NodeId(0), Msg::Updates(vec![looped]));
+        let effects = test.take_effects();
+        assert_eq!(counted(&effects, "update_loop_ignored"), 1);
+        assert!(
+            persisted(&effects).is_empty(),
+            "nothing stored: {effects:?}"
+        );
+        // Acknowledged, so the sender stops resending, and passed on to nobody.
+        assert_eq!(
+            sent(&effects),
+            vec![(
+                NodeId(0),
+                Msg::Ack(vec![Dot {
+                    origin: NodeId(0),
+                    seq: 1
+                }])
+            )]
+        );
+        assert!(replica.read(KeyId(0)).is_empty());
+    }
+
+    #[test]
+    fn a_ring_forwards_each_write_once_and_never_back_to_its_origin() {
+        let mut n1 = Replica::recover(config(Topology::Circular, Causality::None), NodeId(1), &[]);
+        let mut test = TestContext::<Replica>::new(NodeId(1), 3);
+        let write = update(0, 1, 0, 5, &[], &[0]);
+        n1.on_message(
+            &mut test.ctx(),
+            NodeId(0),
+            Msg::Updates(vec![write.clone()]),
+        );
+        let effects = test.take_effects();
+        let forwarded: Vec<(NodeId, Msg)> = sent(&effects)
+            .into_iter()
+            .filter(|(to, _)| *to == NodeId(2))
+            .collect();
+        let Msg::Updates(copies) = &forwarded[0].1 else {
+            panic!("expected updates, got {forwarded:?}");
+        };
+        assert_eq!(copies[0].seen, vec![NodeId(0), NodeId(1)]);
+        // A duplicate (a retransmission) is acknowledged but not forwarded again.
+        n1.on_message(&mut test.ctx(), NodeId(0), Msg::Updates(vec![write]));
+        let effects = test.take_effects();
+        assert_eq!(counted(&effects, "update_duplicate_ignored"), 1);
+        assert_eq!(sent(&effects).len(), 1, "only the ack: {effects:?}");
+        // n2, the last before the origin, stores the write and passes it to nobody.
+        let mut n2 = Replica::recover(config(Topology::Circular, Causality::None), NodeId(2), &[]);
+        let mut test2 = TestContext::<Replica>::new(NodeId(2), 3);
+        n2.on_message(&mut test2.ctx(), NodeId(1), Msg::Updates(copies.clone()));
+        let effects = test2.take_effects();
+        assert_eq!(sent(&effects).len(), 1, "only the ack: {effects:?}");
+        assert!(n2.is_quiet());
+    }
+
+    #[test]
+    fn causal_delivery_holds_a_write_until_its_dependency_arrives() {
+        let question = update(0, 1, 0, 1, &[], &[0]);
+        let answer = update(0, 2, 1, 2, &[(0, 1)], &[0]);
+        for causality in [Causality::None, Causality::VersionVectors] {
+            let mut replica =
+                Replica::recover(config(Topology::AllToAll, causality), NodeId(2), &[]);
+            let mut test = TestContext::<Replica>::new(NodeId(2), 3);
+            replica.on_message(
+                &mut test.ctx(),
+                NodeId(0),
+                Msg::Updates(vec![answer.clone()]),
+            );
+            let held = counted(&test.take_effects(), "update_held_for_causality");
+            if causality == Causality::VersionVectors {
+                assert_eq!((held, replica.held()), (1, 1));
+                assert!(
+                    replica.read(KeyId(1)).is_empty(),
+                    "the answer waits for its question"
+                );
+                assert!(!replica.is_quiet());
+            } else {
+                assert_eq!(held, 0);
+                assert_eq!(replica.read(KeyId(1)), values(&[2]), "applied on arrival");
+            }
+            replica.on_message(
+                &mut test.ctx(),
+                NodeId(0),
+                Msg::Updates(vec![question.clone()]),
+            );
+            assert_eq!(replica.read(KeyId(0)), values(&[1]));
+            assert_eq!(replica.read(KeyId(1)), values(&[2]));
+            assert!(replica.is_quiet(), "{causality:?}");
+        }
+    }
+
+    #[test]
+    fn concurrent_writes_become_siblings_and_a_local_write_replaces_them() {
+        let mut replica =
+            Replica::recover(config(Topology::AllToAll, Causality::None), NodeId(0), &[]);
+        let mut test = TestContext::<Replica>::new(NodeId(0), 3);
+        replica.on_message(
+            &mut test.ctx(),
+            NodeId(1),
+            Msg::Updates(vec![update(1, 1, 0, 1, &[], &[1])]),
+        );
+        replica.on_message(
+            &mut test.ctx(),
+            NodeId(2),
+            Msg::Updates(vec![update(2, 1, 0, 2, &[], &[2])]),
+        );
+        assert_eq!(counted(&test.take_effects(), "conflict_detected"), 1);
+        assert_eq!(replica.read(KeyId(0)), values(&[1, 2]));
+        replica.on_request(&mut test.ctx(), request(0, Some(3)));
+        assert_eq!(replica.read(KeyId(0)), values(&[3]));
+        let Some(Msg::Updates(copies)) = sent(&test.take_effects())
+            .into_iter()
+            .map(|(_, m)| m)
+            .next()
+        else {
+            panic!("the write was not sent");
+        };
+        assert_eq!(
+            copies[0].context,
+            VersionVector::from([(NodeId(1), 1), (NodeId(2), 1)]),
+            "the write supersedes both siblings"
+        );
+    }
+
+    #[test]
+    fn a_restart_resends_exactly_what_was_not_acknowledged() {
+        let cfg = config(Topology::AllToAll, Causality::None);
+        let mut replica = Replica::recover(cfg.clone(), NodeId(0), &[]);
+        let mut test = TestContext::<Replica>::new(NodeId(0), 3);
+        replica.on_request(&mut test.ctx(), request(0, Some(1)));
+        replica.on_request(&mut test.ctx(), request(1, Some(2)));
+        replica.on_message(
+            &mut test.ctx(),
+            NodeId(1),
+            Msg::Ack(vec![
+                Dot {
+                    origin: NodeId(0),
+                    seq: 1,
+                },
+                Dot {
+                    origin: NodeId(0),
+                    seq: 2,
+                },
+            ]),
+        );
+        replica.on_message(
+            &mut test.ctx(),
+            NodeId(2),
+            Msg::Ack(vec![Dot {
+                origin: NodeId(0),
+                seq: 1,
+            }]),
+        );
+        let storage = persisted(&test.take_effects());
+        // Crash; restart from the records.
+        let mut restarted = Replica::recover(cfg, NodeId(0), &storage);
+        assert_eq!(restarted.read(KeyId(1)), values(&[2]));
+        assert_eq!(
+            (
+                restarted.unacknowledged(NodeId(1)),
+                restarted.unacknowledged(NodeId(2))
+            ),
+            (0, 1)
+        );
+        restarted.on_start(&mut test.ctx(), Start::Restart);
+        let resent: Vec<(NodeId, Msg)> = sent(&test.take_effects())
+            .into_iter()
+            .filter(|(_, m)| matches!(m, Msg::Updates(_)))
+            .collect();
+        assert_eq!(resent.len(), 1);
+        let (to, Msg::Updates(copies)) = &resent[0] else {
+            unreachable!()
+        };
+        assert_eq!((*to, copies[0].dot.seq), (NodeId(2), 2));
+        // The counter continues after the last durable write.
+        restarted.on_request(&mut test.ctx(), request(2, Some(3)));
+        assert!(
+            sent(&test.take_effects())
+                .iter()
+                .any(|(_, m)| matches!(m, Msg::Updates(u) if u[0].dot.seq == 3))
+        );
+    }
+
+    #[test]
+    fn unacknowledged_writes_are_retransmitted_on_the_timer() {
+        let mut replica =
+            Replica::recover(config(Topology::AllToAll, Causality::None), NodeId(0), &[]);
+        let mut test = TestContext::<Replica>::new(NodeId(0), 2);
+        replica.on_request(&mut test.ctx(), request(0, Some(1)));
+        test.take_effects();
+        test.now = SimTime::from_micros(100_000);
+        replica.on_timer(&mut test.ctx(), Timer::Retransmit);
+        let effects = test.take_effects();
+        assert_eq!(counted(&effects, "update_retransmitted"), 1);
+        assert!(
+            effects.iter().any(|e| matches!(e, Effect::Timer { .. })),
+            "rearmed while pending"
+        );
+        replica.on_message(
+            &mut test.ctx(),
+            NodeId(1),
+            Msg::Ack(vec![Dot {
+                origin: NodeId(0),
+                seq: 1,
+            }]),
+        );
+        test.now = SimTime::from_micros(2_000_000);
+        replica.on_timer(&mut test.ctx(), Timer::Retransmit);
+        assert!(
+            test.take_effects()
+                .iter()
+                .all(|e| !matches!(e, Effect::Send { .. } | Effect::Timer { .. }))
+        );
+    }
+}
