@@ -48,6 +48,7 @@ mod read_your_writes;
 mod render;
 mod split_brain;
 mod stale_read;
+pub mod staleness;
 mod unavailable;
 
 #[cfg(test)]

@@ -38,3 +38,41 @@ pub struct Config {
     /// How long a client waits for a reply (a coordinator need not wait longer).
     pub client_timeout: SimDuration,
 }
+
+impl Config {
+    /// How long a coordinator waits for one replica before suspecting it and (with a
+    /// sloppy quorum) sending to a fallback, or (with hinted handoff alone) keeping a hint
+    /// for it: a quarter of the client timeout.
+    pub fn replica_timeout(&self) -> SimDuration {
+        SimDuration::from_micros((self.client_timeout.as_micros() / 4).max(1))
+    }
+
+    /// How long after a request arrives its coordinator gives up and answers: 85% of the
+    /// client timeout, leaving room for the reply's trip and the tick's granularity, so
+    /// the client hears `fail` or `info` from the coordinator rather than timing out.
+    pub fn deadline(&self) -> SimDuration {
+        SimDuration::from_micros(self.client_timeout.as_micros() * 85 / 100)
+    }
+
+    /// How much of its own deadline a coordinator gives a home replica it forwards a
+    /// write to: the deadline minus 15% of the client timeout, for the answer's trip.
+    pub fn forward_budget(&self) -> SimDuration {
+        SimDuration::from_micros(self.client_timeout.as_micros() * 70 / 100)
+    }
+
+    /// The granularity of the coordinator's timeouts: a fortieth of the client timeout.
+    pub fn tick(&self) -> SimDuration {
+        SimDuration::from_micros((self.client_timeout.as_micros() / 40).max(1))
+    }
+
+    /// How long a peer that did not answer in time stays suspected (unless it is heard
+    /// from): two replica timeouts.
+    pub fn suspect_for(&self) -> SimDuration {
+        SimDuration::from_micros(2 * self.replica_timeout().as_micros())
+    }
+
+    /// How often a node holding hints tries to hand them back: every replica timeout.
+    pub fn handoff_interval(&self) -> SimDuration {
+        self.replica_timeout()
+    }
+}

@@ -1,79 +1,112 @@
-//! PLACEHOLDER: `leaderless` is being implemented. Until then every node stores writes
-//! locally and answers reads from its own data, with no replication.
+//! `leaderless`: Dynamo-style replication with quorums, as *Designing Data-Intensive
+//! Applications* chapter 5 and the Dynamo paper (DeCandia et al., SOSP 2007) describe it.
+//!
+//! **The algorithm.** A consistent-hashing ring places every key on `n` home replicas
+//! (`n` may be smaller than the cluster). There is no leader: the node a client reaches
+//! coordinates its operation, whether or not it is a replica of the key. It sends a write
+//! to all `n` home replicas and answers once `w` have made it durable; it sends a read to
+//! all `n` and answers with the newest version among the first `r` answers. Versions are
+//! last-write-wins timestamps from the coordinator's clock (`lww`), or dotted version
+//! vectors (`version-vectors`) that detect concurrent writes and keep them as siblings; a
+//! read returns every sibling, and the client's next write of the key carries the causal
+//! context of that read and so supersedes them. Stale replicas are brought up to date by
+//! read repair (a read writes the newest version back to the replicas that answered
+//! with older ones), by anti-entropy (a background exchange of Merkle-tree digests that
+//! copies only the keys that differ), and, after a sloppy quorum, by hinted handoff.
+//! An operation that cannot reach a quorum fails at once (`fail`) when the coordinator
+//! already suspects too many replicas, else at the coordinator's deadline: a read with
+//! `fail`, a write with `info` (it may have been applied by some replicas).
+//!
+//! **Guarantees claimed.** With `w + r > n` and a strict quorum, every read overlaps
+//! every acknowledged write on at least one replica, so (without clock skew under `lww`)
+//! no read is stale and no acknowledged write is lost; the system stays available while
+//! at most `n - max(w, r)` replicas of a key are unreachable. Replicas converge when
+//! every write eventually reaches them (no faults, anti-entropy, or hinted handoff).
+//!
+//! **Anomalies expected.**
+//! - `w + r <= n` (partial quorums, e.g. `w = r = 1`): `stale_read`s, less likely the
+//!   longer after the write the read starts (the report's `staleness` curve, as in
+//!   Bailis et al., "Probabilistically Bounded Staleness for Practical Partial
+//!   Quorums", VLDB 2012), and `read_your_writes`, `monotonic_read` violations.
+//! - Even with `w + r > n`: `monotonic_read` violations (a read can see a write that is
+//!   not yet acknowledged, and a later read miss it), and `linearizability` failures.
+//! - `lww` with `clock_skew`: a write from a clock running behind loses to an older one:
+//!   `lost_write`, `stale_read`. `version-vectors` keeps both instead (siblings).
+//! - Sloppy quorums: writes stay available in a partition, but reads and writes no
+//!   longer overlap: `stale_read`; without hinted handoff, writes whose only copies are
+//!   hints never reach their home replicas: `lost_write`.
+//! - Without read repair or anti-entropy, a replica that missed writes stays behind for
+//!   good: `divergence`.
+//!
+//! **Scope.** The ring is fixed at the initial cluster: a node added by `add_node` only
+//! coordinates (membership changes are a later issue). Requests reaching a joiner before
+//! it learns the ring's size from a peer fail.
+//!
+//! Modules: [`config`] (settings and derived timeouts), [`ring`] (placement), [`version`]
+//! (stamps, version vectors, merging), [`msg`] (messages, durable records, timers, client
+//! token), [`replica`] (node state, storage, dispatch), [`coordinator`] (quorum reads and
+//! writes, sloppy quorums, read repair), [`handoff`] (hints), [`anti_entropy`].
 #![warn(missing_docs)]
 
+pub mod anti_entropy;
 pub mod config;
+pub mod coordinator;
+pub mod handoff;
+pub mod msg;
+pub mod replica;
+pub mod ring;
+pub mod version;
 
-use std::collections::BTreeMap;
-use std::convert::Infallible;
+#[cfg(test)]
+mod testing;
 
-use repsim_sim::{
-    ClientView, Context, KeyId, Node, NodeId, Op, Protocol, Reply, Request, SimRng, Start, ValueId,
-};
+use std::sync::Arc;
+
+use repsim_sim::{ClientView, NodeId, Op, Protocol, SimRng};
 
 pub use config::Config;
+pub use msg::Token;
+pub use replica::Replica;
+pub use ring::Ring;
 
-/// The protocol.
+/// The protocol: a configuration shared by every node.
 #[derive(Clone, Debug)]
 pub struct Leaderless {
     /// The configuration.
     pub config: Config,
 }
 
-/// One replica.
-#[derive(Debug)]
-pub struct Replica {
-    keys: u32,
-    data: BTreeMap<KeyId, ValueId>,
-}
-
-impl Node for Replica {
-    type Msg = Infallible;
-    type Timer = Infallible;
-    type Record = (KeyId, ValueId);
-    type Token = ();
-
-    fn on_start(&mut self, _ctx: &mut Context<'_, Self>, _start: Start) {}
-    fn on_message(&mut self, _ctx: &mut Context<'_, Self>, _from: NodeId, msg: Infallible) {
-        match msg {}
-    }
-    fn on_timer(&mut self, _ctx: &mut Context<'_, Self>, timer: Infallible) {
-        match timer {}
-    }
-    fn on_request(&mut self, ctx: &mut Context<'_, Self>, request: Request<()>) {
-        match request.op {
-            Op::Read { key } => ctx.reply(
-                request.id,
-                Reply::Read(self.data.get(&key).copied().into_iter().collect()),
-            ),
-            Op::Write { key, value, .. } => {
-                self.data.insert(key, value);
-                ctx.persist((key, value));
-                ctx.reply(request.id, Reply::Written(value));
-            }
-        }
-    }
-    fn final_state(&self) -> Vec<(KeyId, Vec<ValueId>)> {
-        (0..self.keys)
-            .map(|k| {
-                (
-                    KeyId(k),
-                    self.data.get(&KeyId(k)).copied().into_iter().collect(),
-                )
-            })
-            .collect()
-    }
-}
-
 impl Protocol for Leaderless {
     type Node = Replica;
-    fn create(&self, _id: NodeId, storage: &[(KeyId, ValueId)]) -> Replica {
-        Replica {
-            keys: self.config.keys,
-            data: storage.iter().copied().collect(),
-        }
+
+    fn create(&self, id: NodeId, storage: &[msg::Record]) -> Replica {
+        Replica::recover(Arc::new(self.config.clone()), id, storage)
     }
-    fn route(&self, client: &ClientView<'_, ()>, _op: &Op, rng: &mut SimRng) -> NodeId {
-        *rng.pick(client.members)
+
+    /// The client's node coordinates: `sticky` clients always use their own node (a hash
+    /// of the client id); others pick a random node that is up for each operation, as
+    /// through a load balancer. A `sticky` client whose node is down gets `fail`.
+    fn route(&self, client: &ClientView<'_, Token>, _op: &Op, rng: &mut SimRng) -> NodeId {
+        if client.reads_from == "sticky" {
+            return client.sticky_node();
+        }
+        let up = client.up.iter().filter(|&&up| up).count();
+        if up == 0 {
+            return *rng.pick(client.members);
+        }
+        let mut chosen = rng.below(up as u64) as usize;
+        for (i, &is_up) in client.up.iter().enumerate() {
+            if is_up {
+                if chosen == 0 {
+                    return client.members[i];
+                }
+                chosen -= 1;
+            }
+        }
+        unreachable!("fewer nodes up than counted")
+    }
+
+    fn absorb(&self, session: &mut Token, reply: Token) {
+        session.absorb(reply);
     }
 }

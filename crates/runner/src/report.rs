@@ -45,16 +45,25 @@ pub struct Report {
     pub ops: BTreeMap<&'static str, OpCounts>,
     /// Latency of `ok` operations by `f`.
     pub latency_ms: BTreeMap<&'static str, Percentiles>,
-    /// Replication lag per follower, where the protocol has a log (`null` otherwise).
+    /// Replication lag per replica that applies others' writes (single-leader followers,
+    /// multi-leader peers), as each measured it; `null` for protocols without a
+    /// replication log.
     pub replication_lag_ms: Option<BTreeMap<String, Percentiles>>,
     /// Share of completed operations that succeeded, overall and per time window.
     pub availability: Availability,
+    /// The staleness curve: how likely a read is to see the last acknowledged write, by
+    /// time since its acknowledgement (see `repsim_anomaly::staleness`).
+    #[serde(serialize_with = "serialize_staleness")]
+    pub staleness: repsim_anomaly::staleness::Curve,
     /// Node-to-node messages.
     pub messages: Messages,
     /// How often each protocol code path ran (elections, snapshots, truncations, ...).
     pub protocol_events: BTreeMap<&'static str, u64>,
     /// Simulator figures (wall time is printed, never written here).
     pub sim: SimFigures,
+    /// The bounds the run had; an `outcome` of `budget_exhausted` or `not_quiet` means it
+    /// reached one of them.
+    pub limits: LimitsReport,
     /// The fault schedule the run used, the `random` nemesis expanded.
     pub faults: Vec<FaultReport>,
     /// The scenario's `expect` block, evaluated.
@@ -195,6 +204,17 @@ pub struct SimFigures {
     pub peak_pending_events: u64,
 }
 
+/// The run's bounds.
+#[derive(Debug, Serialize)]
+pub struct LimitsReport {
+    /// Most events.
+    pub max_events: u64,
+    /// Latest event time (ms), `null` for none.
+    pub max_time_ms: Option<f64>,
+    /// Longest settling time after the workload (ms).
+    pub settle_ms: f64,
+}
+
 /// One fault of the schedule.
 #[derive(Debug, Serialize)]
 pub struct FaultReport {
@@ -232,6 +252,13 @@ pub fn reproduce_command(file: &str, seed: u64) -> String {
         file.to_owned()
     };
     format!("repsim run {shown} --seed {seed}")
+}
+
+fn serialize_staleness<S: serde::Serializer>(
+    curve: &repsim_anomaly::staleness::Curve,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    curve.to_json().serialize(serializer)
 }
 
 fn rate(ok: u64, all: u64) -> Option<f64> {
@@ -414,6 +441,7 @@ pub fn build(scenario: &Scenario, result: &RunResult) -> Report {
                 })
                 .collect(),
         },
+        staleness: repsim_anomaly::staleness::curve(history),
         messages: Messages {
             sent: stats.sent,
             delivered: stats.delivered,
@@ -428,6 +456,12 @@ pub fn build(scenario: &Scenario, result: &RunResult) -> Report {
             events: stats.events,
             simulated_ms: result.output.end.as_ms(),
             peak_pending_events: stats.peak_pending,
+        },
+        limits: LimitsReport {
+            max_events: scenario.limits.max_events,
+            max_time_ms: (scenario.limits.max_time != repsim_sim::SimTime::MAX)
+                .then(|| scenario.limits.max_time.as_ms()),
+            settle_ms: scenario.limits.settle.as_ms(),
         },
         faults: result
             .faults
@@ -514,6 +548,7 @@ impl Report {
             a.ok, a.fail, a.info
         )
         .unwrap();
+        writeln!(w, "{}", self.staleness.summary()).unwrap();
         writeln!(w, "messages: {} sent, {} delivered, {} dropped ({} cut, {} random, {} to crashed nodes), {} duplicated",
             self.messages.sent, self.messages.delivered, self.messages.dropped, self.messages.dropped_cut,
             self.messages.dropped_random, self.messages.dropped_crashed, self.messages.duplicated).unwrap();

@@ -466,8 +466,16 @@ pub fn wilson(successes: u64, n: u64) -> [f64; 2] {
     // `sqrt` is correctly rounded (IEEE 754), so it is the same on every platform.
     let half = z * (p * (1.0 - p) / n_f + z * z / (4.0 * n_f * n_f)).sqrt() / denominator;
     // The exact ends where rounding would leave a speck (0 or n successes).
-    let low = if successes == 0 { 0.0 } else { (centre - half).max(0.0) };
-    let high = if successes == n { 1.0 } else { (centre + half).min(1.0) };
+    let low = if successes == 0 {
+        0.0
+    } else {
+        (centre - half).max(0.0)
+    };
+    let high = if successes == n {
+        1.0
+    } else {
+        (centre + half).min(1.0)
+    };
     [low, high]
 }
 

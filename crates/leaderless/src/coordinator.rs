@@ -1,0 +1,955 @@
+//! The coordinator: the node a client reached runs its operation against the key's
+//! replicas and answers it.
+//!
+//! **Writes.** The coordinator versions the write (`lww`: its local clock; `version-
+//! vectors`: a new dot of the coordinating home replica, see [`crate::version`]), applies
+//! it at once if it is a home replica, and sends it to the other home replicas, which
+//! make it durable and acknowledge. With `w` acknowledgements (its own included) it
+//! answers `ok`. A home replica that has not acknowledged within the replica timeout is
+//! suspected; with a sloppy quorum the coordinator then sends the write, with a hint
+//! naming the home replica, to the next node on the key's preference list that is not a
+//! home replica, and that node's acknowledgement counts towards `w` (suspected home
+//! replicas are replaced at once). With hinted handoff and a strict quorum (Cassandra's
+//! way), the coordinator keeps a hint itself for every home replica that missed the
+//! write; such hints do not count towards `w`. The operation stays open after the answer
+//! until every home replica (or its stand-in) has the write, or until the deadline.
+//!
+//! **Reads** go to every home replica (the coordinator answers for itself if it is one);
+//! after `r` answers the coordinator merges them (`lww`: the largest stamp; version
+//! vectors: every sibling no other covers) and answers. With a sloppy quorum, fallbacks
+//! answer for suspected or silent home replicas from the hints they hold, and count
+//! towards `r`: a sloppy read and a sloppy write need not overlap. With read repair, the
+//! coordinator waits for the remaining answers (until the deadline) and sends the merged
+//! copy to every home replica that answered with an older one.
+//!
+//! **Outcomes (SPEC §3).** An operation that cannot reach a quorum among the nodes the
+//! coordinator does not suspect is refused at once with `fail`: nothing was sent, so it
+//! certainly did not happen. At the deadline (85% of the client timeout) a write short of
+//! `w` acknowledgements answers `info` (`Reply::Unknown`): it may be on some replicas and
+//! become visible later. A read short of `r` answers `fail`, since a read changes
+//! nothing.
+//!
+//! A `nondeterministic` write (SPEC §2) is computed once, by the coordinator, and the
+//! replicas store its result: nothing is re-executed, so it behaves like any other write.
+//!
+//! **Forwarding.** Under version vectors only a home replica can version a write (its
+//! counters must follow the key's whole history), so a coordinator that is not one
+//! forwards the write to the first home replica it does not suspect, which coordinates
+//! it as above and reports the outcome back (Dynamo does the same). A forward that gets
+//! no answer by the deadline ends as `info`.
+
+use repsim_sim::{KeyId, NodeId, Reply, RequestId, SimTime, ValueId};
+
+use crate::config::{Config, Versions};
+use crate::msg::{Forward, Msg, OpId, Outcome, Token};
+use crate::replica::{Ctx, Replica};
+use crate::version::{KeyState, Siblings, Stamp, VersionVector};
+
+/// Who asked for a write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// A client, directly.
+    Client(RequestId),
+    /// Another node that forwarded its client's write here.
+    Forwarded {
+        /// The forwarding node.
+        from: NodeId,
+        /// Its operation.
+        op: OpId,
+    },
+}
+
+/// A home replica of an operation's key, and who stands in for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Slot {
+    /// The home replica.
+    pub(crate) home: NodeId,
+    /// The fallback asked in its place (sloppy quorum), if any.
+    pub(crate) stand_in: Option<NodeId>,
+    /// The home replica or its stand-in has the write (or answered the read), or the
+    /// coordinator keeps a hint for it.
+    pub(crate) done: bool,
+}
+
+/// A write in progress.
+#[derive(Debug)]
+pub(crate) struct WriteOp {
+    pub(crate) origin: Origin,
+    pub(crate) key: KeyId,
+    pub(crate) value: ValueId,
+    /// What every replica is sent.
+    pub(crate) data: KeyState,
+    /// Local time at which the coordinator gives up.
+    pub(crate) deadline: SimTime,
+    /// Next per-replica timeout.
+    pub(crate) retry_at: SimTime,
+    pub(crate) slots: Vec<Slot>,
+    /// Fallbacks already asked.
+    pub(crate) used: Vec<NodeId>,
+    /// Distinct nodes that made the write durable.
+    pub(crate) acked: Vec<NodeId>,
+    /// The origin has its answer.
+    pub(crate) replied: bool,
+}
+
+/// A read in progress.
+#[derive(Debug)]
+pub(crate) struct ReadOp {
+    pub(crate) request: RequestId,
+    pub(crate) key: KeyId,
+    pub(crate) deadline: SimTime,
+    pub(crate) retry_at: SimTime,
+    pub(crate) slots: Vec<Slot>,
+    pub(crate) used: Vec<NodeId>,
+    /// Distinct nodes that answered.
+    pub(crate) answered: Vec<NodeId>,
+    /// The merge of every answer so far.
+    pub(crate) merged: Option<KeyState>,
+    /// Home replicas' answers, for read repair.
+    pub(crate) home_answers: Vec<(NodeId, Option<KeyState>)>,
+    pub(crate) replied: bool,
+}
+
+/// A write forwarded to a home replica.
+#[derive(Debug)]
+pub(crate) struct ForwardOp {
+    pub(crate) request: RequestId,
+    pub(crate) value: ValueId,
+    pub(crate) target: NodeId,
+    pub(crate) deadline: SimTime,
+}
+
+impl Replica {
+    /// True when `need` nodes the coordinator does not suspect can take part: home
+    /// replicas, plus fallbacks under a sloppy quorum.
+    fn quorum_possible(&self, key: KeyId, need: u16, now: SimTime) -> bool {
+        let ring = self.ring.as_ref().expect("the ring is known");
+        let healthy = |nodes: &[NodeId]| {
+            nodes
+                .iter()
+                .filter(|&&node| !self.is_suspected(node, now))
+                .count()
+        };
+        let mut available = healthy(ring.home(key));
+        if self.config.sloppy_quorum && available < usize::from(need) {
+            available += healthy(ring.fallbacks(key));
+        }
+        available >= usize::from(need)
+    }
+
+    /// Tells the origin of a write how it ended.
+    pub(crate) fn finish(ctx: &mut Ctx<'_>, origin: Origin, outcome: Outcome, value: ValueId) {
+        match origin {
+            Origin::Client(request) => ctx.reply(
+                request,
+                match outcome {
+                    Outcome::Written => Reply::Written(value),
+                    Outcome::Unknown => Reply::Unknown,
+                    Outcome::Fail => Reply::Fail,
+                },
+            ),
+            Origin::Forwarded { from, op } => ctx.send(from, Msg::Forwarded { op, outcome }),
+        }
+    }
+
+    /// Starts coordinating a write. Under version vectors this node must be a home
+    /// replica of the key, and `context` is the client's causal context.
+    pub(crate) fn start_write(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        origin: Origin,
+        key: KeyId,
+        value: ValueId,
+        context: Option<VersionVector>,
+        deadline: SimTime,
+    ) {
+        let now = ctx.now();
+        if !self.quorum_possible(key, self.config.w, now) {
+            ctx.count("quorum_refused");
+            return Self::finish(ctx, origin, Outcome::Fail, value);
+        }
+        let me = self.id;
+        let data = match self.config.versions {
+            Versions::Lww => KeyState::Lww(Stamp {
+                micros: now.as_micros(),
+                node: me,
+                value,
+            }),
+            Versions::VersionVectors => {
+                let mut siblings = match &self.data[key.index()] {
+                    Some(KeyState::Siblings(s)) => s.clone(),
+                    _ => Siblings::new(),
+                };
+                siblings.update(me, context.unwrap_or_default(), value);
+                KeyState::Siblings(siblings)
+            }
+        };
+        let ring = self.ring();
+        let op = self.next_op();
+        let mut write = WriteOp {
+            origin,
+            key,
+            value,
+            data,
+            deadline,
+            retry_at: now + self.config.replica_timeout(),
+            slots: ring
+                .home(key)
+                .iter()
+                .map(|&home| Slot {
+                    home,
+                    stand_in: None,
+                    done: false,
+                })
+                .collect(),
+            used: Vec::new(),
+            acked: Vec::new(),
+            replied: false,
+        };
+        for i in 0..write.slots.len() {
+            let home = write.slots[i].home;
+            if home == me {
+                let data = write.data.clone();
+                self.apply_copy(ctx, key, &data);
+                write.acked.push(me);
+                write.slots[i].done = true;
+            } else if self.config.sloppy_quorum && self.is_suspected(home, now) {
+                self.write_stand_in(ctx, op, &mut write, i);
+            } else {
+                let data = write.data.clone();
+                ctx.send(
+                    home,
+                    Msg::Store {
+                        op,
+                        key,
+                        data,
+                        hint: None,
+                    },
+                );
+            }
+        }
+        if !progress_write(ctx, &self.config, &mut write) {
+            self.writes.insert(op, write);
+            self.arm_tick(ctx);
+        }
+    }
+
+    /// Sends the write to the next fallback not yet asked, with a hint for slot `i`'s
+    /// home replica (or keeps the hint here, when this node is that fallback).
+    fn write_stand_in(&mut self, ctx: &mut Ctx<'_>, op: OpId, write: &mut WriteOp, i: usize) {
+        let now = ctx.now();
+        let ring = self.ring();
+        let me = self.id;
+        let Some(&fallback) = ring
+            .fallbacks(write.key)
+            .iter()
+            .find(|&&f| !write.used.contains(&f) && !self.is_suspected(f, now))
+        else {
+            return;
+        };
+        write.used.push(fallback);
+        let home = write.slots[i].home;
+        write.slots[i].stand_in = Some(fallback);
+        if fallback == me {
+            self.keep_hint(ctx, home, write.key, &write.data);
+            if !write.acked.contains(&me) {
+                write.acked.push(me);
+            }
+            write.slots[i].done = true;
+        } else {
+            ctx.send(
+                fallback,
+                Msg::Store {
+                    op,
+                    key: write.key,
+                    data: write.data.clone(),
+                    hint: Some(home),
+                },
+            );
+        }
+    }
+
+    /// A replica made a write durable.
+    pub(crate) fn on_stored(&mut self, ctx: &mut Ctx<'_>, from: NodeId, op: OpId) {
+        let Some(write) = self.writes.get_mut(&op) else {
+            // Late (the write is over) or from before a restart.
+            return;
+        };
+        if !write.acked.contains(&from) {
+            write.acked.push(from);
+            for slot in &mut write.slots {
+                if slot.home == from || slot.stand_in == Some(from) {
+                    slot.done = true;
+                }
+            }
+        }
+        if progress_write(ctx, &self.config, write) {
+            self.writes.remove(&op);
+        }
+    }
+
+    /// A home replica (or a fallback, with `hint`) receives a write.
+    pub(crate) fn on_store(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        from: NodeId,
+        op: OpId,
+        key: KeyId,
+        data: &KeyState,
+        hint: Option<NodeId>,
+    ) {
+        match hint {
+            None => {
+                let is_home = self.ring.as_ref().is_some_and(|r| r.is_home(key, self.id));
+                if !is_home {
+                    // Not ours: a peer with another view of the ring. Never acknowledged.
+                    return;
+                }
+                self.apply_copy(ctx, key, data);
+            }
+            Some(home) => self.keep_hint(ctx, home, key, data),
+        }
+        // The copy is durable (persisted above, or it changed nothing): acknowledge.
+        ctx.send(from, Msg::Stored { op });
+    }
+
+    /// Starts coordinating a read.
+    pub(crate) fn start_read(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        request: RequestId,
+        key: KeyId,
+        deadline: SimTime,
+    ) {
+        let now = ctx.now();
+        if !self.quorum_possible(key, self.config.r, now) {
+            ctx.count("quorum_refused");
+            return ctx.reply(request, Reply::Fail);
+        }
+        let ring = self.ring();
+        let me = self.id;
+        let op = self.next_op();
+        let mut read = ReadOp {
+            request,
+            key,
+            deadline,
+            retry_at: now + self.config.replica_timeout(),
+            slots: ring
+                .home(key)
+                .iter()
+                .map(|&home| Slot {
+                    home,
+                    stand_in: None,
+                    done: false,
+                })
+                .collect(),
+            used: Vec::new(),
+            answered: Vec::new(),
+            merged: None,
+            home_answers: Vec::new(),
+            replied: false,
+        };
+        for i in 0..read.slots.len() {
+            let home = read.slots[i].home;
+            if home == me {
+                let data = self.data[key.index()].clone();
+                record_answer(&self.config, &mut read, me, data);
+            } else if self.config.sloppy_quorum && self.is_suspected(home, now) {
+                self.read_stand_in(ctx, op, &mut read, i);
+            } else {
+                ctx.send(
+                    home,
+                    Msg::Fetch {
+                        op,
+                        key,
+                        hinted: false,
+                    },
+                );
+            }
+        }
+        if answer_read(ctx, &self.config, &mut read) {
+            self.repair(ctx, &read);
+        } else {
+            self.reads.insert(op, read);
+            self.arm_tick(ctx);
+        }
+    }
+
+    /// Asks the next fallback not yet asked to answer for slot `i`'s home replica from
+    /// its hints (or answers from this node's hints, when it is that fallback).
+    fn read_stand_in(&mut self, ctx: &mut Ctx<'_>, op: OpId, read: &mut ReadOp, i: usize) {
+        let now = ctx.now();
+        let ring = self.ring();
+        let Some(&fallback) = ring
+            .fallbacks(read.key)
+            .iter()
+            .find(|&&f| !read.used.contains(&f) && !self.is_suspected(f, now))
+        else {
+            return;
+        };
+        read.used.push(fallback);
+        read.slots[i].stand_in = Some(fallback);
+        if fallback == self.id {
+            let data = self.hinted_copy(read.key);
+            record_answer(&self.config, read, fallback, data);
+        } else {
+            ctx.send(
+                fallback,
+                Msg::Fetch {
+                    op,
+                    key: read.key,
+                    hinted: true,
+                },
+            );
+        }
+    }
+
+    /// Read repair: sends the merged copy to every home replica that answered with an
+    /// older one (and merges it here, when this node is one of them).
+    fn repair(&mut self, ctx: &mut Ctx<'_>, read: &ReadOp) {
+        let Some(merged) = &read.merged else {
+            return;
+        };
+        for (home, answer) in &read.home_answers {
+            if answer.as_ref() == Some(merged) {
+                continue;
+            }
+            ctx.count("read_repair");
+            if *home == self.id {
+                self.apply_copy(ctx, read.key, merged);
+            } else {
+                ctx.send(
+                    *home,
+                    Msg::Repair {
+                        key: read.key,
+                        data: merged.clone(),
+                    },
+                );
+            }
+        }
+    }
+
+    /// A node answered a read.
+    pub(crate) fn on_fetched(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        from: NodeId,
+        op: OpId,
+        data: Option<KeyState>,
+    ) {
+        let Some(read) = self.reads.get_mut(&op) else {
+            return;
+        };
+        record_answer(&self.config, read, from, data);
+        if answer_read(ctx, &self.config, read) {
+            let read = self.reads.remove(&op).expect("found above");
+            self.repair(ctx, &read);
+        }
+    }
+
+    /// Forwards a `version-vectors` write to a home replica (this node is not one).
+    pub(crate) fn forward_write(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        request: RequestId,
+        key: KeyId,
+        value: ValueId,
+        context: VersionVector,
+        deadline: SimTime,
+    ) {
+        let now = ctx.now();
+        let ring = self.ring();
+        let Some(&target) = ring.home(key).iter().find(|&&h| !self.is_suspected(h, now)) else {
+            ctx.count("quorum_refused");
+            return ctx.reply(request, Reply::Fail);
+        };
+        ctx.count("write_forwarded");
+        let op = self.next_op();
+        ctx.send(
+            target,
+            Msg::Forward(Forward {
+                op,
+                key,
+                value,
+                context,
+                budget: self.config.forward_budget(),
+            }),
+        );
+        self.forwards.insert(
+            op,
+            ForwardOp {
+                request,
+                value,
+                target,
+                deadline,
+            },
+        );
+        self.arm_tick(ctx);
+    }
+
+    /// The home replica a write was forwarded to reports how it ended.
+    pub(crate) fn on_forwarded(&mut self, ctx: &mut Ctx<'_>, op: OpId, outcome: Outcome) {
+        let Some(forward) = self.forwards.remove(&op) else {
+            return;
+        };
+        Self::finish(ctx, Origin::Client(forward.request), outcome, forward.value);
+    }
+
+    /// Coordinator housekeeping: per-replica timeouts and deadlines.
+    pub(crate) fn on_tick(&mut self, ctx: &mut Ctx<'_>) {
+        self.tick_armed = false;
+        let now = ctx.now();
+        let ids: Vec<OpId> = self.writes.keys().copied().collect();
+        for op in ids {
+            let mut write = self.writes.remove(&op).expect("listed above");
+            if !self.tick_write(ctx, op, &mut write, now) {
+                self.writes.insert(op, write);
+            }
+        }
+        let ids: Vec<OpId> = self.reads.keys().copied().collect();
+        for op in ids {
+            let mut read = self.reads.remove(&op).expect("listed above");
+            if !self.tick_read(ctx, op, &mut read, now) {
+                self.reads.insert(op, read);
+            }
+        }
+        let expired: Vec<OpId> = self
+            .forwards
+            .iter()
+            .filter(|(_, f)| now >= f.deadline)
+            .map(|(&op, _)| op)
+            .collect();
+        for op in expired {
+            let forward = self.forwards.remove(&op).expect("listed above");
+            self.suspect(forward.target, now);
+            ctx.count("quorum_failed");
+            ctx.reply(forward.request, Reply::Unknown);
+        }
+        if !(self.writes.is_empty() && self.reads.is_empty() && self.forwards.is_empty()) {
+            self.arm_tick(ctx);
+        }
+    }
+
+    /// One write's timeouts; true when it is over.
+    fn tick_write(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        op: OpId,
+        write: &mut WriteOp,
+        now: SimTime,
+    ) -> bool {
+        if now >= write.deadline {
+            for slot in &write.slots {
+                if !slot.done {
+                    self.suspect(slot.stand_in.unwrap_or(slot.home), now);
+                }
+            }
+            if !write.replied {
+                ctx.count("quorum_failed");
+                // Sent to replicas that may have applied it: unknown, never `fail`.
+                Self::finish(ctx, write.origin, Outcome::Unknown, write.value);
+            }
+            return true;
+        }
+        if now < write.retry_at {
+            return false;
+        }
+        write.retry_at = now + self.config.replica_timeout();
+        for i in 0..write.slots.len() {
+            let slot = write.slots[i];
+            if slot.done {
+                continue;
+            }
+            self.suspect(slot.stand_in.unwrap_or(slot.home), now);
+            if self.config.sloppy_quorum {
+                self.write_stand_in(ctx, op, write, i);
+            } else if self.config.hinted_handoff && slot.home != self.id {
+                self.keep_hint(ctx, slot.home, write.key, &write.data);
+                write.slots[i].done = true;
+            }
+        }
+        progress_write(ctx, &self.config, write)
+    }
+
+    /// One read's timeouts; true when it is over.
+    fn tick_read(&mut self, ctx: &mut Ctx<'_>, op: OpId, read: &mut ReadOp, now: SimTime) -> bool {
+        if now >= read.deadline {
+            for slot in &read.slots {
+                if !slot.done {
+                    self.suspect(slot.stand_in.unwrap_or(slot.home), now);
+                }
+            }
+            if read.replied {
+                self.repair(ctx, read);
+            } else {
+                ctx.count("quorum_failed");
+                // A read changes nothing: it certainly did not happen.
+                ctx.reply(read.request, Reply::Fail);
+            }
+            return true;
+        }
+        if now < read.retry_at {
+            return false;
+        }
+        read.retry_at = now + self.config.replica_timeout();
+        for i in 0..read.slots.len() {
+            let slot = read.slots[i];
+            if slot.done {
+                continue;
+            }
+            self.suspect(slot.stand_in.unwrap_or(slot.home), now);
+            if self.config.sloppy_quorum && !read.replied {
+                self.read_stand_in(ctx, op, read, i);
+            }
+        }
+        let over = answer_read(ctx, &self.config, read);
+        if over {
+            self.repair(ctx, read);
+        }
+        over
+    }
+}
+
+/// Answers the origin once `w` nodes have the write; true when the operation is over
+/// (answered, and every home replica or its stand-in has the write).
+fn progress_write(ctx: &mut Ctx<'_>, config: &Config, write: &mut WriteOp) -> bool {
+    if !write.replied && write.acked.len() >= usize::from(config.w) {
+        write.replied = true;
+        Replica::finish(ctx, write.origin, Outcome::Written, write.value);
+    }
+    write.replied && write.slots.iter().all(|s| s.done)
+}
+
+/// Counts one node's answer to a read (once per node).
+fn record_answer(config: &Config, read: &mut ReadOp, from: NodeId, data: Option<KeyState>) {
+    if read.answered.contains(&from) {
+        return;
+    }
+    read.answered.push(from);
+    for slot in &mut read.slots {
+        if slot.home == from || slot.stand_in == Some(from) {
+            slot.done = true;
+        }
+    }
+    if let Some(data) = &data {
+        KeyState::merge_into(&mut read.merged, data);
+    }
+    let is_home = read.slots.iter().any(|s| s.home == from);
+    if is_home && config.read_repair {
+        read.home_answers.push((from, data));
+    }
+}
+
+/// Answers the client once `r` nodes answered; true when the operation is over
+/// (answered, and without read repair, or with every home replica's answer in); the
+/// caller then repairs.
+fn answer_read(ctx: &mut Ctx<'_>, config: &Config, read: &mut ReadOp) -> bool {
+    if !read.replied && read.answered.len() >= usize::from(config.r) {
+        read.replied = true;
+        let values = read
+            .merged
+            .as_ref()
+            .map(KeyState::values)
+            .unwrap_or_default();
+        if values.len() > 1 {
+            ctx.count("read_siblings");
+        }
+        match config.versions {
+            Versions::VersionVectors => {
+                let context = match &read.merged {
+                    Some(KeyState::Siblings(s)) => s.history(),
+                    _ => VersionVector::new(),
+                };
+                ctx.reply_with_token(
+                    read.request,
+                    Reply::Read(values),
+                    Token::for_key(read.key, context),
+                );
+            }
+            Versions::Lww => ctx.reply(read.request, Reply::Read(values)),
+        }
+    }
+    read.replied && (!config.read_repair || read.slots.iter().all(|s| s.done))
+}
+
+#[cfg(test)]
+mod tests {
+    use repsim_sim::{Effect, Node};
+
+    use super::*;
+    use crate::msg::Record;
+    use crate::testing::{
+        Cluster, booted, config, counted, persisted, read, replies, request, sends, write,
+    };
+
+    fn w(n: u32) -> ValueId {
+        ValueId::generated(n)
+    }
+
+    #[test]
+    fn a_write_is_acknowledged_after_w_durable_copies_the_coordinators_included() {
+        let (mut node, mut test) = booted(&config(3, 2, 2), 0, 3);
+        node.on_request(&mut test.ctx(), request(0, write(1, 1), Token::default()));
+        let effects = test.take_effects();
+        // Durable here, and sent to the two other home replicas; no answer yet.
+        assert_eq!(persisted(&effects).len(), 1);
+        let targets: Vec<NodeId> = sends(&effects).iter().map(|(to, _)| *to).collect();
+        let mut sorted = targets.clone();
+        sorted.sort();
+        assert_eq!(sorted, vec![NodeId(1), NodeId(2)]);
+        assert!(replies(&effects).is_empty());
+        let op = match &sends(&effects)[0].1 {
+            Msg::Store { op, hint: None, .. } => *op,
+            other => panic!("{other:?}"),
+        };
+        node.on_message(&mut test.ctx(), NodeId(2), Msg::Stored { op });
+        assert_eq!(replies(&test.take_effects()), vec![Reply::Written(w(1))]);
+        // A late or duplicated acknowledgement changes nothing.
+        node.on_message(&mut test.ctx(), NodeId(1), Msg::Stored { op });
+        node.on_message(&mut test.ctx(), NodeId(1), Msg::Stored { op });
+        assert!(replies(&test.take_effects()).is_empty());
+        assert!(node.is_quiet());
+    }
+
+    #[test]
+    fn a_replica_persists_a_write_before_acknowledging_it() {
+        let (mut node, mut test) = booted(&config(3, 2, 2), 1, 3);
+        let data = KeyState::Lww(Stamp {
+            micros: 5,
+            node: NodeId(0),
+            value: w(1),
+        });
+        let store = Msg::Store {
+            op: OpId(7),
+            key: KeyId(2),
+            data,
+            hint: None,
+        };
+        node.on_message(&mut test.ctx(), NodeId(0), store);
+        let effects = test.take_effects();
+        let persist = effects
+            .iter()
+            .position(|e| matches!(e, Effect::Persist(Record::Key { .. })));
+        let ack = effects.iter().position(|e| {
+            matches!(
+                e,
+                Effect::Send {
+                    to: NodeId(0),
+                    msg: Msg::Stored { op: OpId(7) }
+                }
+            )
+        });
+        assert!(
+            persist.is_some() && ack.is_some() && persist < ack,
+            "{effects:?}"
+        );
+        assert_eq!(node.final_state()[2], (KeyId(2), vec![w(1)]));
+    }
+
+    #[test]
+    fn an_unreachable_quorum_is_refused_at_once_or_ends_at_the_deadline() {
+        let (mut node, mut test) = booted(&config(3, 2, 2), 0, 3);
+        // Nothing answers: at the deadline the write is unknown, the read failed.
+        node.on_request(&mut test.ctx(), request(0, write(1, 1), Token::default()));
+        node.on_request(&mut test.ctx(), request(2, read(1), Token::default()));
+        test.take_effects();
+        for ms in [30, 60, 90] {
+            test.now = SimTime::from_micros(ms * 1000);
+            node.on_timer(&mut test.ctx(), crate::msg::Timer::Tick);
+        }
+        let effects = test.take_effects();
+        assert_eq!(replies(&effects), vec![Reply::Unknown, Reply::Fail]);
+        assert_eq!(counted(&effects, "quorum_failed"), 2);
+        assert!(node.is_quiet());
+        // Both peers are now suspected: the next operations are refused without a message.
+        node.on_request(&mut test.ctx(), request(4, write(1, 2), Token::default()));
+        node.on_request(&mut test.ctx(), request(6, read(1), Token::default()));
+        let effects = test.take_effects();
+        assert_eq!(replies(&effects), vec![Reply::Fail, Reply::Fail]);
+        assert!(sends(&effects).is_empty());
+        assert_eq!(counted(&effects, "quorum_refused"), 2);
+        // Hearing from a peer ends its suspicion.
+        node.on_message(&mut test.ctx(), NodeId(1), Msg::Stored { op: OpId(0) });
+        node.on_request(&mut test.ctx(), request(8, read(1), Token::default()));
+        assert_eq!(sends(&test.take_effects()).len(), 2);
+    }
+
+    #[test]
+    fn a_read_returns_the_newest_of_r_answers_and_repairs_the_stale_replicas() {
+        let mut cluster = Cluster::new(&config(3, 2, 2), 3);
+        // w1 everywhere, then w2 only on n1 (its Store to n0 and n2 lost).
+        cluster.on(1, |n, t| {
+            n.on_request(&mut t.ctx(), request(0, write(3, 1), Token::default()))
+        });
+        cluster.deliver_all(|_, _, _| true);
+        cluster.set_now(SimTime::from_micros(1000));
+        cluster.on(1, |n, t| {
+            n.on_request(&mut t.ctx(), request(2, write(3, 2), Token::default()))
+        });
+        cluster.deliver_all(|from, to, msg| {
+            !(from == NodeId(1) && matches!(msg, Msg::Store { .. }) && to != NodeId(1))
+        });
+        assert_eq!(cluster.values(0, 3), vec![w(1)]);
+        assert_eq!(cluster.values(1, 3), vec![w(2)]);
+        // n0 reads: itself (w1) and n2 (w1) would do, but n1 answers first.
+        cluster.on(0, |n, t| {
+            n.on_request(&mut t.ctx(), request(4, read(3), Token::default()))
+        });
+        let i = cluster
+            .queue
+            .iter()
+            .position(|(_, to, _)| *to == NodeId(1))
+            .unwrap();
+        let (from, _, fetch) = cluster.queue.remove(i);
+        cluster.on(1, |n, t| n.on_message(&mut t.ctx(), from, fetch));
+        cluster.deliver_all(|_, _, _| true);
+        let effects = std::mem::take(&mut cluster.effects[0]);
+        assert_eq!(replies(&effects), vec![Reply::Read(vec![w(2)])]);
+        // Repaired: n0 itself and n2, which answered w1; not n1.
+        assert_eq!(counted(&effects, "read_repair"), 2);
+        for node in 0..3 {
+            assert_eq!(cluster.values(node, 3), vec![w(2)], "n{node}");
+        }
+    }
+
+    #[test]
+    fn keys_go_only_to_their_home_replicas_when_n_is_below_the_cluster_size() {
+        let config = config(3, 2, 2);
+        let ring = crate::ring::Ring::new(6, 3, config.keys);
+        let key = (0..8)
+            .find(|&k| !ring.is_home(KeyId(k), NodeId(0)))
+            .unwrap();
+        let (mut node, mut test) = booted(&config, 0, 6);
+        node.on_request(&mut test.ctx(), request(0, write(key, 1), Token::default()));
+        let effects = test.take_effects();
+        let mut targets: Vec<NodeId> = sends(&effects).iter().map(|(to, _)| *to).collect();
+        targets.sort();
+        let mut homes = ring.home(KeyId(key)).to_vec();
+        homes.sort();
+        assert_eq!(targets, homes);
+        assert!(
+            persisted(&effects)
+                .iter()
+                .all(|r| !matches!(r, Record::Key { .. }))
+        );
+        // n0 lists only its home keys.
+        let listed: Vec<KeyId> = node.final_state().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(listed, ring.home_keys(NodeId(0)));
+    }
+
+    #[test]
+    fn a_sloppy_write_goes_to_a_fallback_with_a_hint_and_counts_towards_w() {
+        let mut config = config(3, 2, 2);
+        config.sloppy_quorum = true;
+        let ring = crate::ring::Ring::new(5, 3, config.keys);
+        let key = (0..8)
+            .find(|&k| ring.home(KeyId(k))[0] == NodeId(0))
+            .unwrap();
+        let (home1, home2) = (ring.home(KeyId(key))[1], ring.home(KeyId(key))[2]);
+        let fallback = ring.fallbacks(KeyId(key))[0];
+        let (mut node, mut test) = booted(&config, 0, 5);
+        node.suspect(home1, SimTime::ZERO);
+        node.on_request(&mut test.ctx(), request(0, write(key, 1), Token::default()));
+        let sent = sends(&test.take_effects());
+        let op = match &sent[..] {
+            [
+                (
+                    a,
+                    Msg::Store {
+                        hint: Some(h), op, ..
+                    },
+                ),
+                (b, Msg::Store { hint: None, .. }),
+            ] => {
+                assert_eq!((*a, *h, *b), (fallback, home1, home2));
+                *op
+            }
+            other => panic!("{other:?}"),
+        };
+        node.on_message(&mut test.ctx(), fallback, Msg::Stored { op });
+        assert_eq!(replies(&test.take_effects()), vec![Reply::Written(w(1))]);
+    }
+
+    #[test]
+    fn a_non_replica_forwards_a_version_vector_write_to_a_home_replica() {
+        let mut config = config(3, 2, 2);
+        config.versions = Versions::VersionVectors;
+        let ring = crate::ring::Ring::new(5, 3, config.keys);
+        let key = (0..8)
+            .find(|&k| !ring.is_home(KeyId(k), NodeId(0)))
+            .unwrap();
+        let mut cluster = Cluster::new(&config, 5);
+        cluster.on(0, |n, t| {
+            n.on_request(&mut t.ctx(), request(0, write(key, 1), Token::default()))
+        });
+        match &cluster.queue[..] {
+            [(_, to, Msg::Forward(f))] => assert_eq!(*to, ring.home(KeyId(key))[0], "{f:?}"),
+            other => panic!("{other:?}"),
+        }
+        cluster.deliver_all(|_, _, _| true);
+        assert_eq!(replies(&cluster.effects[0]), vec![Reply::Written(w(1))]);
+        for &home in ring.home(KeyId(key)) {
+            assert_eq!(cluster.values(home.0, key), vec![w(1)]);
+        }
+    }
+
+    #[test]
+    fn a_duplicated_forward_writes_the_value_once() {
+        let mut config = config(3, 2, 2);
+        config.versions = Versions::VersionVectors;
+        let ring = crate::ring::Ring::new(5, 3, config.keys);
+        let key = (0..8)
+            .find(|&k| !ring.is_home(KeyId(k), NodeId(0)))
+            .unwrap();
+        let mut cluster = Cluster::new(&config, 5);
+        cluster.on(0, |n, t| {
+            n.on_request(&mut t.ctx(), request(0, write(key, 1), Token::default()))
+        });
+        let copy = cluster.queue[0].clone();
+        cluster.queue.push(copy);
+        cluster.deliver_all(|_, _, _| true);
+        assert_eq!(replies(&cluster.effects[0]), vec![Reply::Written(w(1))]);
+        let home = ring.home(KeyId(key))[0];
+        let node = &cluster.nodes[usize::from(home.0)].0;
+        match &node.data[key as usize] {
+            Some(KeyState::Siblings(s)) => assert_eq!(s.versions().len(), 1),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn version_vectors_keep_concurrent_writes_and_a_read_context_supersedes_them() {
+        let mut config = config(3, 2, 2);
+        config.versions = Versions::VersionVectors;
+        let mut cluster = Cluster::new(&config, 3);
+        // Two blind writes through different replicas: siblings.
+        cluster.on(0, |n, t| {
+            n.on_request(&mut t.ctx(), request(0, write(1, 1), Token::default()))
+        });
+        cluster.on(1, |n, t| {
+            n.on_request(&mut t.ctx(), request(2, write(1, 2), Token::default()))
+        });
+        cluster.deliver_all(|_, _, _| true);
+        cluster.on(2, |n, t| {
+            n.on_request(&mut t.ctx(), request(4, read(1), Token::default()))
+        });
+        cluster.deliver_all(|_, _, _| true);
+        let effects = std::mem::take(&mut cluster.effects[2]);
+        assert_eq!(replies(&effects), vec![Reply::Read(vec![w(1), w(2)])]);
+        let token = effects
+            .iter()
+            .find_map(|e| match e {
+                Effect::Reply { token: Some(t), .. } => Some(t.clone()),
+                _ => None,
+            })
+            .expect("a read hands its context");
+        // A write with that context replaces both.
+        cluster.on(2, |n, t| {
+            n.on_request(&mut t.ctx(), request(6, write(1, 3), token))
+        });
+        cluster.deliver_all(|_, _, _| true);
+        for node in 0..3 {
+            assert_eq!(cluster.values(node, 1), vec![w(3)]);
+        }
+    }
+}

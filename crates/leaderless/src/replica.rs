@@ -1,0 +1,549 @@
+//! One node: a replica of the keys the ring gives it, a fallback holding hints for other
+//! nodes, and a coordinator of the client requests that reach it.
+//!
+//! This module holds the node's state, its durable storage (persist, checkpoint, recover)
+//! and the dispatch of events; the coordinator's quorum logic is in
+//! [`crate::coordinator`], hinted handoff in [`crate::handoff`], anti-entropy in
+//! [`crate::anti_entropy`].
+//!
+//! **Durability.** Every change to a home key's copy or to a hint is persisted (as the
+//! key's whole new copy) before the node acknowledges anything that depends on it, so a
+//! restarted node has everything it ever acknowledged. When the records since the last
+//! checkpoint outnumber twice the live copies, the node checkpoints its whole state, so
+//! storage stays proportional to the data.
+//!
+//! **Failure detection.** A node suspects a peer that did not answer a request within
+//! the replica timeout (a quarter of the client timeout), for twice that long, and stops
+//! suspecting it as soon as any message from it arrives. Coordinators use suspicion to
+//! refuse at once the operations that cannot reach a quorum (as Cassandra does, answering
+//! `fail`: certainly not done) and, with a sloppy quorum, to send straight to fallbacks.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+
+use repsim_sim::{Context, KeyId, Node, NodeId, Op, Reply, Request, SimTime, Start, ValueId};
+
+use crate::anti_entropy::AePeer;
+use crate::config::{Config, Versions};
+use crate::coordinator::{ForwardOp, Origin, ReadOp, WriteOp};
+use crate::msg::{Forward, Msg, OpId, Outcome, Record, Timer, Token};
+use crate::ring::Ring;
+use crate::version::KeyState;
+
+pub(crate) type Ctx<'a> = Context<'a, Replica>;
+
+/// How many forwarded writes a node remembers, to ignore duplicated `Forward` messages.
+const RECENT_FORWARDS: usize = 1024;
+
+/// One node of the leaderless protocol.
+#[derive(Debug)]
+pub struct Replica {
+    pub(crate) config: Arc<Config>,
+    pub(crate) id: NodeId,
+    /// The ring, once the node knows its size (at once, except for a joiner).
+    pub(crate) ring: Option<Arc<Ring>>,
+    /// The keys this node is a home replica of, in id order.
+    pub(crate) home_keys: Vec<KeyId>,
+    /// Starts so far, this one included.
+    pub(crate) boots: u32,
+    /// Next operation sequence number in this boot.
+    pub(crate) next_seq: u32,
+    /// Home keys' copies, by key id (`None`: nothing held; always `None` for other keys).
+    pub(crate) data: Vec<Option<KeyState>>,
+    /// How many entries of `data` hold something.
+    pub(crate) live_keys: usize,
+    /// Hints held for other nodes: (home replica, key) → copy.
+    pub(crate) hints: BTreeMap<(NodeId, KeyId), KeyState>,
+    /// Writes this node coordinates.
+    pub(crate) writes: BTreeMap<OpId, WriteOp>,
+    /// Reads this node coordinates.
+    pub(crate) reads: BTreeMap<OpId, ReadOp>,
+    /// Writes this node forwarded to a home replica (`version-vectors`).
+    pub(crate) forwards: BTreeMap<OpId, ForwardOp>,
+    /// Forwarded writes recently coordinated here, as (forwarding node, its operation),
+    /// oldest first, and the same as a set for lookups.
+    pub(crate) recent_forwards: VecDeque<(NodeId, OpId)>,
+    pub(crate) recent_forward_set: BTreeSet<(NodeId, OpId)>,
+    /// Per node (by index): suspected until then (local time).
+    pub(crate) suspected_until: Vec<SimTime>,
+    /// A `Tick` timer is pending.
+    pub(crate) tick_armed: bool,
+    /// A `Handoff` timer is pending.
+    pub(crate) handoff_armed: bool,
+    /// Records persisted since the last checkpoint.
+    pub(crate) records: usize,
+    /// Anti-entropy state per co-replica (only when anti-entropy is on).
+    pub(crate) ae: BTreeMap<NodeId, AePeer>,
+    /// Anti-entropy exchanges started in this boot.
+    pub(crate) ae_counter: u32,
+}
+
+impl Replica {
+    /// Rebuilds a node from its durable records (none for a new node).
+    pub fn recover(config: Arc<Config>, id: NodeId, storage: &[Record]) -> Replica {
+        let keys = config.keys as usize;
+        let mut replica = Replica {
+            config,
+            id,
+            ring: None,
+            home_keys: Vec::new(),
+            boots: 0,
+            next_seq: 0,
+            data: vec![None; keys],
+            live_keys: 0,
+            hints: BTreeMap::new(),
+            writes: BTreeMap::new(),
+            reads: BTreeMap::new(),
+            forwards: BTreeMap::new(),
+            recent_forwards: VecDeque::new(),
+            recent_forward_set: BTreeSet::new(),
+            suspected_until: Vec::new(),
+            tick_armed: false,
+            handoff_armed: false,
+            records: storage.len(),
+            ae: BTreeMap::new(),
+            ae_counter: 0,
+        };
+        let mut ring_size = 0;
+        for record in storage {
+            match record {
+                Record::Meta {
+                    ring_size: size,
+                    boots,
+                } => {
+                    ring_size = *size;
+                    replica.boots = *boots;
+                }
+                Record::Key { key, data } => {
+                    let slot = &mut replica.data[key.index()];
+                    replica.live_keys += usize::from(slot.is_none());
+                    *slot = Some(data.clone());
+                }
+                Record::Hint { home, key, data } => {
+                    replica.hints.insert((*home, *key), data.clone());
+                }
+                Record::HintDone { home, key } => {
+                    replica.hints.remove(&(*home, *key));
+                }
+            }
+        }
+        if ring_size > 0 {
+            replica.set_ring(ring_size);
+        }
+        replica
+    }
+
+    /// Builds the ring of `size` nodes and what depends on it.
+    fn set_ring(&mut self, size: u16) {
+        let n = self.config.n.min(size);
+        let ring = Ring::new(size, n, self.config.keys);
+        self.home_keys = ring.home_keys(self.id);
+        if self.config.anti_entropy.is_some() {
+            let mut peers: BTreeMap<NodeId, Vec<KeyId>> = BTreeMap::new();
+            for &key in &self.home_keys {
+                for &other in ring.home(key) {
+                    if other != self.id {
+                        peers.entry(other).or_default().push(key);
+                    }
+                }
+            }
+            self.ae = peers
+                .into_iter()
+                .map(|(peer, keys)| (peer, AePeer::new(keys)))
+                .collect();
+        }
+        self.ring = Some(Arc::new(ring));
+    }
+
+    /// The ring. Only called once it is known.
+    pub(crate) fn ring(&self) -> Arc<Ring> {
+        Arc::clone(self.ring.as_ref().expect("the ring is known"))
+    }
+
+    /// The durable record of this node's identity on the ring and its boot count.
+    fn meta(&self) -> Record {
+        Record::Meta {
+            ring_size: self.ring.as_ref().map_or(0, |r| r.size()),
+            boots: self.boots,
+        }
+    }
+
+    /// Appends a record to durable storage, checkpointing when the log has grown to
+    /// twice the live state.
+    pub(crate) fn persist(&mut self, ctx: &mut Ctx<'_>, record: Record) {
+        ctx.persist(record);
+        self.records += 1;
+        let live = 1 + self.live_keys + self.hints.len();
+        if self.records > 2 * live + 64 {
+            let mut all = Vec::with_capacity(live);
+            all.push(self.meta());
+            for (k, data) in self.data.iter().enumerate() {
+                if let Some(data) = data {
+                    all.push(Record::Key {
+                        key: KeyId(k as u32),
+                        data: data.clone(),
+                    });
+                }
+            }
+            for (&(home, key), data) in &self.hints {
+                all.push(Record::Hint {
+                    home,
+                    key,
+                    data: data.clone(),
+                });
+            }
+            self.records = all.len();
+            ctx.checkpoint(all);
+        }
+    }
+
+    /// Merges a copy of a home key into this node's copy; persists and returns true when
+    /// it changed. Copies of keys this node is not home for are ignored (a peer can only
+    /// send them by mistake).
+    pub(crate) fn apply_copy(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        key: KeyId,
+        incoming: &KeyState,
+    ) -> bool {
+        let is_home = self
+            .ring
+            .as_ref()
+            .is_some_and(|ring| ring.is_home(key, self.id));
+        if !is_home {
+            return false;
+        }
+        let slot = &mut self.data[key.index()];
+        let was_empty = slot.is_none();
+        if !KeyState::merge_into(slot, incoming) {
+            return false;
+        }
+        self.live_keys += usize::from(was_empty);
+        let data = slot.clone().expect("just merged");
+        self.persist(ctx, Record::Key { key, data });
+        self.anti_entropy_changed(key);
+        true
+    }
+
+    /// The next operation id of this boot.
+    pub(crate) fn next_op(&mut self) -> OpId {
+        self.next_seq += 1;
+        OpId((u64::from(self.boots) << 32) | u64::from(self.next_seq))
+    }
+
+    /// True while `node` is suspected of being down or cut off.
+    pub(crate) fn is_suspected(&self, node: NodeId, now: SimTime) -> bool {
+        node != self.id
+            && self
+                .suspected_until
+                .get(node.index())
+                .is_some_and(|&until| until > now)
+    }
+
+    /// Starts suspecting `node` (it did not answer in time).
+    pub(crate) fn suspect(&mut self, node: NodeId, now: SimTime) {
+        if node == self.id {
+            return;
+        }
+        if self.suspected_until.len() <= node.index() {
+            self.suspected_until.resize(node.index() + 1, SimTime::ZERO);
+        }
+        self.suspected_until[node.index()] = now + self.config.suspect_for();
+    }
+
+    /// Anything from `node` proves it is up and reachable.
+    fn heard_from(&mut self, node: NodeId) {
+        if let Some(until) = self.suspected_until.get_mut(node.index()) {
+            *until = SimTime::ZERO;
+        }
+    }
+
+    /// Arms the coordinator's `Tick` if it is not pending.
+    pub(crate) fn arm_tick(&mut self, ctx: &mut Ctx<'_>) {
+        if !self.tick_armed {
+            self.tick_armed = true;
+            ctx.set_timer(self.config.tick(), Timer::Tick);
+        }
+    }
+
+    fn on_hello(&mut self, ctx: &mut Ctx<'_>, from: NodeId) {
+        if let Some(ring) = &self.ring {
+            ctx.send(from, Msg::Cluster { size: ring.size() });
+        }
+    }
+
+    fn on_cluster(&mut self, ctx: &mut Ctx<'_>, size: u16) {
+        if self.ring.is_some() || size == 0 {
+            return;
+        }
+        self.set_ring(size);
+        let meta = self.meta();
+        self.persist(ctx, meta);
+        self.start_background(ctx);
+    }
+
+    /// Starts the periodic processes once the ring is known.
+    fn start_background(&mut self, ctx: &mut Ctx<'_>) {
+        if let Some(interval) = self.config.anti_entropy
+            && !self.ae.is_empty()
+        {
+            ctx.set_timer(interval, Timer::AntiEntropy);
+        }
+        self.arm_handoff(ctx);
+    }
+
+    fn on_client_request(&mut self, ctx: &mut Ctx<'_>, request: Request<Token>) {
+        let Some(ring) = self.ring.clone() else {
+            // A joiner that does not know the ring yet cannot coordinate anything.
+            return ctx.reply(request.id, Reply::Fail);
+        };
+        let deadline = ctx.now() + self.config.deadline();
+        match request.op {
+            Op::Read { key } => self.start_read(ctx, request.id, key, deadline),
+            Op::Write { key, value, .. } => match self.config.versions {
+                Versions::Lww => {
+                    self.start_write(ctx, Origin::Client(request.id), key, value, None, deadline)
+                }
+                Versions::VersionVectors if ring.is_home(key, self.id) => {
+                    let context = request.token.context(key);
+                    self.start_write(
+                        ctx,
+                        Origin::Client(request.id),
+                        key,
+                        value,
+                        Some(context),
+                        deadline,
+                    )
+                }
+                Versions::VersionVectors => {
+                    let context = request.token.context(key);
+                    self.forward_write(ctx, request.id, key, value, context, deadline)
+                }
+            },
+        }
+    }
+
+    fn on_forward(&mut self, ctx: &mut Ctx<'_>, from: NodeId, forward: Forward) {
+        let Forward {
+            op,
+            key,
+            value,
+            context,
+            budget,
+        } = forward;
+        // A duplicated `Forward` must not write the value twice (as two versions).
+        if !self.recent_forward_set.insert((from, op)) {
+            return;
+        }
+        self.recent_forwards.push_back((from, op));
+        if self.recent_forwards.len() > RECENT_FORWARDS
+            && let Some(oldest) = self.recent_forwards.pop_front()
+        {
+            self.recent_forward_set.remove(&oldest);
+        }
+        let is_home = self
+            .ring
+            .as_ref()
+            .is_some_and(|ring| ring.is_home(key, self.id));
+        let origin = Origin::Forwarded { from, op };
+        if !is_home || self.config.versions != Versions::VersionVectors {
+            // Only a home replica can version the write; a confused peer gets a refusal.
+            return Self::finish(ctx, origin, Outcome::Fail, value);
+        }
+        let deadline = ctx.now() + budget;
+        self.start_write(ctx, origin, key, value, Some(context), deadline);
+    }
+}
+
+impl Node for Replica {
+    type Msg = Msg;
+    type Timer = Timer;
+    type Record = Record;
+    type Token = Token;
+
+    fn on_start(&mut self, ctx: &mut Context<'_, Self>, start: Start) {
+        self.boots += 1;
+        match start {
+            Start::Boot => {
+                let size = u16::try_from(ctx.members().len()).expect("fewer than 2^16 nodes");
+                self.set_ring(size);
+            }
+            Start::Restart => ctx.count("restarted"),
+            Start::Join => ctx.count("joined"),
+        }
+        let meta = self.meta();
+        self.persist(ctx, meta);
+        if self.ring.is_some() {
+            self.start_background(ctx);
+        } else {
+            ctx.broadcast(Msg::Hello);
+            ctx.set_timer(self.config.replica_timeout(), Timer::Hello);
+        }
+    }
+
+    fn on_message(&mut self, ctx: &mut Context<'_, Self>, from: NodeId, msg: Msg) {
+        self.heard_from(from);
+        match msg {
+            Msg::Store {
+                op,
+                key,
+                data,
+                hint,
+            } => self.on_store(ctx, from, op, key, &data, hint),
+            Msg::Stored { op } => self.on_stored(ctx, from, op),
+            Msg::Fetch { op, key, hinted } => {
+                let data = if hinted {
+                    self.hinted_copy(key)
+                } else {
+                    self.data.get(key.index()).cloned().flatten()
+                };
+                ctx.send(from, Msg::Fetched { op, data });
+            }
+            Msg::Fetched { op, data } => self.on_fetched(ctx, from, op, data),
+            Msg::Repair { key, data } => {
+                self.apply_copy(ctx, key, &data);
+            }
+            Msg::Forward(forward) => self.on_forward(ctx, from, forward),
+            Msg::Forwarded { op, outcome } => self.on_forwarded(ctx, op, outcome),
+            Msg::Handoff { entries } => self.on_handoff(ctx, from, entries),
+            Msg::HandedOff { entries } => self.on_handed_off(ctx, from, &entries),
+            Msg::AeRoot { seq, root } => self.on_ae_root(ctx, from, seq, root),
+            Msg::AeInSync { seq, root } => self.on_ae_in_sync(from, seq, root),
+            Msg::AeRanges { seq, digests } => self.on_ae_ranges(ctx, from, seq, &digests),
+            Msg::AeKeys { seq, keys } => self.on_ae_keys(ctx, from, seq, &keys),
+            Msg::AeData { entries, reply } => self.on_ae_data(ctx, from, entries, reply),
+            Msg::Hello => self.on_hello(ctx, from),
+            Msg::Cluster { size } => self.on_cluster(ctx, size),
+        }
+    }
+
+    fn on_timer(&mut self, ctx: &mut Context<'_, Self>, timer: Timer) {
+        match timer {
+            Timer::Tick => self.on_tick(ctx),
+            Timer::Handoff => self.on_handoff_timer(ctx),
+            Timer::AntiEntropy => self.on_anti_entropy_timer(ctx),
+            Timer::Hello => {
+                if self.ring.is_none() {
+                    ctx.broadcast(Msg::Hello);
+                    ctx.set_timer(self.config.replica_timeout(), Timer::Hello);
+                }
+            }
+        }
+    }
+
+    fn on_request(&mut self, ctx: &mut Context<'_, Self>, request: Request<Token>) {
+        self.on_client_request(ctx, request);
+    }
+
+    /// Every home key, with its values (siblings ascending); hints are not listed.
+    fn final_state(&self) -> Vec<(KeyId, Vec<ValueId>)> {
+        self.home_keys
+            .iter()
+            .map(|&key| {
+                let values = self.data[key.index()]
+                    .as_ref()
+                    .map(KeyState::values)
+                    .unwrap_or_default();
+                (key, values)
+            })
+            .collect()
+    }
+
+    /// Quiet when the node knows the ring, coordinates nothing, holds no hint it still
+    /// has to hand off, and (with anti-entropy) its last exchange with every co-replica
+    /// found their copies equal, with no change since.
+    fn is_quiet(&self) -> bool {
+        self.ring.is_some()
+            && self.writes.is_empty()
+            && self.reads.is_empty()
+            && self.forwards.is_empty()
+            && (!self.config.hinted_handoff || self.hints.is_empty())
+            && self.ae.values().all(|peer| peer.agreed.is_some())
+    }
+
+    /// Anti-entropy digests and copies are periodic background traffic: they never keep
+    /// a run from ending (a node stays un-quiet itself while its copies differ).
+    fn is_background(msg: &Msg) -> bool {
+        matches!(
+            msg,
+            Msg::AeRoot { .. }
+                | Msg::AeInSync { .. }
+                | Msg::AeRanges { .. }
+                | Msg::AeKeys { .. }
+                | Msg::AeData { .. }
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{booted, config, persisted, request, write};
+
+    #[test]
+    fn a_restarted_node_has_everything_it_made_durable_and_a_new_boot_count() {
+        let mut config = config(3, 1, 1);
+        config.keys = 4;
+        let (mut node, mut test) = booted(&config, 0, 3);
+        let mut storage = vec![Record::Meta {
+            ring_size: 3,
+            boots: 1,
+        }];
+        // Enough writes to force checkpoints along the way.
+        for i in 0..200u32 {
+            node.on_request(
+                &mut test.ctx(),
+                request(2 * i, write(i % 4, i + 1), Token::default()),
+            );
+            for effect in test.take_effects() {
+                match effect {
+                    repsim_sim::Effect::Persist(r) => storage.push(r),
+                    repsim_sim::Effect::Checkpoint(all) => storage = all,
+                    _ => {}
+                }
+            }
+        }
+        assert!(
+            storage.len() < 100,
+            "checkpoints keep storage short: {}",
+            storage.len()
+        );
+        let mut again = Replica::recover(Arc::new(config.clone()), NodeId(0), &storage);
+        assert_eq!(again.final_state(), node.final_state());
+        let mut test = repsim_sim::testing::TestContext::<Replica>::new(NodeId(0), 3);
+        again.on_start(&mut test.ctx(), Start::Restart);
+        assert_eq!(again.boots, 2);
+        assert_eq!(
+            persisted(&test.take_effects()),
+            vec![Record::Meta {
+                ring_size: 3,
+                boots: 2
+            }]
+        );
+        // Operation ids of the new boot never collide with the old one's.
+        assert!(again.next_op() > node.next_op());
+    }
+
+    #[test]
+    fn a_joiner_learns_the_ring_and_coordinates_but_holds_no_key() {
+        let config = config(3, 2, 2);
+        let mut joiner = Replica::recover(Arc::new(config.clone()), NodeId(3), &[]);
+        let mut test = repsim_sim::testing::TestContext::<Replica>::new(NodeId(3), 4);
+        joiner.on_start(&mut test.ctx(), Start::Join);
+        assert!(!joiner.is_quiet());
+        joiner.on_request(&mut test.ctx(), request(0, write(0, 1), Token::default()));
+        let effects = test.take_effects();
+        assert!(crate::testing::replies(&effects).contains(&Reply::Fail));
+        assert!(
+            crate::testing::sends(&effects)
+                .iter()
+                .any(|(_, m)| *m == Msg::Hello)
+        );
+        joiner.on_message(&mut test.ctx(), NodeId(0), Msg::Cluster { size: 3 });
+        assert!(joiner.is_quiet());
+        assert!(joiner.final_state().is_empty());
+        joiner.on_request(&mut test.ctx(), request(2, write(0, 1), Token::default()));
+        let targets = crate::testing::sends(&test.take_effects()).len();
+        assert_eq!(targets, 3, "all three home replicas, none of them itself");
+    }
+}
