@@ -109,6 +109,20 @@ pub struct LineChart {
     pub shaded_label: String,
     /// Draw the x axis on a log scale.
     pub log_x: bool,
+    /// Where the legend goes (where the lines are not).
+    pub legend: Corner,
+}
+
+/// A corner of the plot, for the legend.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Corner {
+    /// Top right (lines that stay low).
+    #[default]
+    UpperRight,
+    /// Bottom right (rising curves such as CDFs).
+    LowerRight,
+    /// Bottom left (lines that stay high, such as availability).
+    LowerLeft,
 }
 
 /// Draws a line chart (SVG or PNG by the extension of `path`).
@@ -182,11 +196,16 @@ where
                     PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2))
                 });
             }
+            let position = match chart.legend {
+                Corner::UpperRight => SeriesLabelPosition::UpperRight,
+                Corner::LowerRight => SeriesLabelPosition::LowerRight,
+                Corner::LowerLeft => SeriesLabelPosition::LowerLeft,
+            };
             ctx.configure_series_labels()
                 .background_style(WHITE.mix(0.85))
                 .border_style(BLACK.mix(0.5))
                 .label_font(("sans-serif", 14))
-                .position(SeriesLabelPosition::UpperRight)
+                .position(position)
                 .draw()
                 .map_err(fail)?;
         }};
@@ -325,6 +344,7 @@ mod tests {
             shaded: vec![(2.0, 3.0)],
             shaded_label: "faults".into(),
             log_x: false,
+            legend: Corner::LowerRight,
         };
         let a = dir.join("a.svg");
         let b = dir.join("b.svg");

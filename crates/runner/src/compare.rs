@@ -2,8 +2,9 @@
 //! settings) swept over the same seeds, drawn side by side.
 //!
 //! Charts (SVG): anomaly rates with 95% confidence intervals, read and write latency
-//! distributions (CDF), availability over time with the fault windows shaded, and
-//! replication lag over time. `compare.json` holds every scenario's sweep aggregate.
+//! distributions (CDF), availability over time with the fault windows shaded,
+//! replication lag over time, and the staleness curve. `compare.json` holds every
+//! scenario's sweep aggregate.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -189,6 +190,7 @@ pub fn draw(swept: &[Swept], out: &Path, png: bool) -> Result<Vec<PathBuf>, Comp
                     band: Vec::new(),
                 })
                 .collect(),
+            legend: charts::Corner::LowerRight,
             ..LineChart::default()
         };
         let path = out.join(format!("latency-{f}.svg"));
@@ -247,6 +249,7 @@ pub fn draw(swept: &[Swept], out: &Path, png: bool) -> Result<Vec<PathBuf>, Comp
             .collect(),
         shaded: shaded.clone(),
         shaded_label: shaded_label.clone(),
+        legend: charts::Corner::LowerLeft,
         ..LineChart::default()
     };
     let path = out.join("availability.svg");
@@ -287,6 +290,66 @@ pub fn draw(swept: &[Swept], out: &Path, png: bool) -> Result<Vec<PathBuf>, Comp
             ..LineChart::default()
         };
         let path = out.join("replication-lag.svg");
+        charts::line_chart(&path, &chart)?;
+        files.push(path.clone());
+        if png {
+            let path = path.with_extension("png");
+            charts::line_chart(&path, &chart)?;
+            files.push(path);
+        }
+    }
+
+    // The staleness curve: P(read sees the last acknowledged write or newer) by time
+    // since that write, with 95% intervals, over every seed.
+    let edges = repsim_anomaly::staleness::BIN_EDGES_MS;
+    let staleness: Vec<Series> = swept
+        .iter()
+        .map(|s| {
+            let mut bins = vec![[0u64; 2]; edges.len()];
+            for summary in &s.summaries {
+                for (total, bin) in bins.iter_mut().zip(&summary.staleness) {
+                    total[0] += bin[0];
+                    total[1] += bin[1];
+                }
+            }
+            let mut series = Series {
+                name: s.scenario.name.clone(),
+                ..Series::default()
+            };
+            for (i, &[reads, consistent]) in bins.iter().enumerate() {
+                if reads == 0 {
+                    continue;
+                }
+                // Plot each bin at its middle (the open last bin at 1.5x its start); the
+                // x axis is logarithmic, so the first bin sits at 0.5 ms.
+                let x = match edges.get(i + 1) {
+                    Some(&to) => (edges[i] + to) / 2.0,
+                    None => edges[i] * 1.5,
+                };
+                let (lo, hi) = sweep::wilson_pair(consistent, reads);
+                series.points.push((x, consistent as f64 / reads as f64));
+                series.band.push((x, lo, hi));
+            }
+            series
+        })
+        .filter(|s| !s.points.is_empty())
+        .collect();
+    if !staleness.is_empty() {
+        let chart = LineChart {
+            title: format!(
+                "Staleness: reads that see the last acknowledged write ({seeds} seeds, 95% CI)"
+            ),
+            x_label: "time from the write's acknowledgement to the read's start (ms, log scale)"
+                .into(),
+            y_label: "P(read returns that write or newer)".into(),
+            x_range: (0.4, edges[edges.len() - 1] * 2.0),
+            y_range: (0.0, 1.05),
+            series: staleness,
+            log_x: true,
+            legend: charts::Corner::LowerRight,
+            ..LineChart::default()
+        };
+        let path = out.join("staleness.svg");
         charts::line_chart(&path, &chart)?;
         files.push(path.clone());
         if png {

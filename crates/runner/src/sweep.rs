@@ -113,6 +113,9 @@ pub struct SeedSummary {
     pub availability_windows: Vec<[u64; 2]>,
     /// Per window (by sample time): `[sum of lag in µs, samples]` over every follower.
     pub lag_windows: Vec<[u64; 2]>,
+    /// The staleness curve's bins: `[reads, consistent]` per bin of
+    /// `repsim_anomaly::staleness::BIN_EDGES_MS`.
+    pub staleness: Vec<[u64; 2]>,
     /// The run panicked (a protocol or simulator bug): the message and its location.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub panic: Option<String>,
@@ -135,6 +138,7 @@ impl SeedSummary {
             outcome: outcome.to_owned(),
             availability_windows: vec![[0, 0]; WINDOWS],
             lag_windows: vec![[0, 0]; WINDOWS],
+            staleness: Vec::new(),
             panic: None,
             nondeterminism: None,
         }
@@ -169,6 +173,11 @@ pub fn summarize(scenario: &Scenario, result: &run::RunResult) -> SeedSummary {
         outcome: result.output.outcome.as_str().to_owned(),
         availability_windows: vec![[0, 0]; WINDOWS],
         lag_windows: vec![[0, 0]; WINDOWS],
+        staleness: repsim_anomaly::staleness::curve(history)
+            .bins
+            .iter()
+            .map(|b| [b.reads, b.consistent])
+            .collect(),
         panic: None,
         nondeterminism: None,
     };
@@ -451,6 +460,12 @@ pub struct AvailabilityStats {
     pub info: u64,
     /// ok / completed.
     pub rate: Option<f64>,
+}
+
+/// The 95% Wilson score interval of `successes` out of `n`, as a pair.
+pub fn wilson_pair(successes: u64, n: u64) -> (f64, f64) {
+    let [low, high] = wilson(successes, n);
+    (low, high)
 }
 
 /// The 95% Wilson score interval of `successes` out of `n`.
