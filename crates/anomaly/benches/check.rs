@@ -4,10 +4,17 @@
 //! a leader's role events. Prints operations checked per second (target: at least one
 //! million on one core) and the history's in-memory bytes per operation.
 //!
+//! Then `linearizability` alone (`linearizability::summarize`: every key decided, no
+//! witness shrinking), on that history (every key has a stale read, so each search stops
+//! at its first violation) and on histories of the same shape whose reads never return
+//! a stale value, so every key is linearizable and the search must get through all of
+//! it: 8 processes on 100 keys, 32 on 10, and 64 on 1 (a million operations on one key).
+//!
 //! Run with `cargo bench -p repsim-anomaly`. The wall clock is used here only, to measure.
 
 use std::time::Instant;
 
+use repsim_anomaly::linearizability::{self, Budget};
 use repsim_anomaly::{Input, Kind, Options, check};
 use repsim_history::{
     Event, EventType, FinalState, Function, History, KeyId, Names, NodeId, ProcessId, RoleEvent,
@@ -15,8 +22,17 @@ use repsim_history::{
 };
 
 const OPERATIONS: usize = 1_000_000;
-const PROCESSES: usize = 8;
-const KEYS: usize = 100;
+
+/// The shape of a generated history.
+#[derive(Clone, Copy)]
+struct Shape {
+    processes: usize,
+    keys: usize,
+    /// One ok read in ten returns the value before the latest (else none does)...
+    stale_reads: bool,
+    /// ... once this many operations were invoked.
+    stale_after: usize,
+}
 
 /// SplitMix64: a tiny fixed PRNG, so the history is the same on every run.
 struct Rng(u64);
@@ -55,14 +71,20 @@ struct Built {
     roles: Vec<RoleEvent>,
 }
 
-fn build() -> Built {
+fn build(shape: Shape) -> Built {
+    let Shape {
+        processes: process_count,
+        keys: key_count,
+        stale_reads,
+        stale_after,
+    } = shape;
     let mut rng = Rng(7);
-    let mut history = History::with_names(Names::simulated(KEYS as u32, 3));
+    let mut history = History::with_names(Names::simulated(key_count as u32, 3));
     history.events.reserve(2 * OPERATIONS);
     // Per key: the latest value that took effect and the one before it.
-    let mut latest: Vec<Option<ValueId>> = vec![None; KEYS];
-    let mut previous: Vec<Option<ValueId>> = vec![None; KEYS];
-    let mut processes: Vec<State> = (0..PROCESSES)
+    let mut latest: Vec<Option<ValueId>> = vec![None; key_count];
+    let mut previous: Vec<Option<ValueId>> = vec![None; key_count];
+    let mut processes: Vec<State> = (0..process_count)
         .map(|p| State::Idle { at: p as f64 * 0.1 })
         .collect();
     let mut roles = vec![RoleEvent {
@@ -90,7 +112,7 @@ fn build() -> Built {
                     continue;
                 }
                 invoked += 1;
-                let key = rng.below(KEYS as u64) as u32;
+                let key = rng.below(key_count as u64) as u32;
                 let (f, value) = if rng.below(2) == 0 {
                     (Function::Read, None)
                 } else {
@@ -131,7 +153,10 @@ fn build() -> Built {
                 let event_value = match f {
                     Function::Read if kind == EventType::Ok => {
                         // Mostly the latest value; one read in ten a slightly stale one.
-                        let seen = if rng.below(10) == 0 {
+                        // (Without stale reads the history is linearizable: every
+                        // operation takes effect at its completion.)
+                        let stale = rng.below(10) == 0;
+                        let seen = if stale && stale_reads && invoked > stale_after {
                             previous[k]
                         } else {
                             latest[k]
@@ -205,7 +230,12 @@ fn timed<T>(f: impl FnOnce() -> T) -> (T, f64) {
 }
 
 fn main() {
-    let built = build();
+    let built = build(Shape {
+        processes: 8,
+        keys: 100,
+        stale_reads: true,
+        stale_after: 0,
+    });
     let history = &built.history;
     let operations = history
         .operations()
@@ -240,5 +270,63 @@ fn main() {
     );
     for kind in Kind::ALL {
         println!("  {:<18} {}", kind.name(), findings.count(kind));
+    }
+    println!(
+        "  (linearizability: {} keys undecided)",
+        findings.unknown_keys.len()
+    );
+
+    println!("linearizability alone (every key decided, no witness shrinking), best of 3:");
+    let late = OPERATIONS - 1000;
+    let shapes = [
+        ("8 processes, 100 keys, stale reads", 8, 100, true, 0),
+        ("8 processes, 100 keys, linearizable", 8, 100, false, 0),
+        ("32 processes, 10 keys, linearizable", 32, 10, false, 0),
+        ("64 processes, 1 key, linearizable", 64, 1, false, 0),
+        ("8 processes, 1 key, stale at the end", 8, 1, true, late),
+        ("64 processes, 1 key, stale at the end", 64, 1, true, late),
+    ];
+    for (name, processes, keys, stale_reads, stale_after) in shapes {
+        let built = build(Shape {
+            processes,
+            keys,
+            stale_reads,
+            stale_after,
+        });
+        let mut best = f64::INFINITY;
+        let mut summary = None;
+        for _ in 0..3 {
+            let (result, seconds) = timed(|| {
+                linearizability::summarize(&built.history, &Budget::default()).expect("well-formed")
+            });
+            summary = Some(result);
+            best = best.min(seconds);
+        }
+        let s = summary.expect("ran at least once");
+        println!(
+            "  {name:<38} {best:.3} s ({:.2} M ops/s): {} keys: {} linearizable, {} not, {} unknown; {:.2} configurations per operation",
+            OPERATIONS as f64 / best / 1e6,
+            s.keys,
+            s.linearizable,
+            s.not_linearizable,
+            s.unknown,
+            s.states as f64 / OPERATIONS as f64
+        );
+        if name == "8 processes, 1 key, stale at the end" {
+            // The whole check, witness shrinking included, once.
+            let input = Input {
+                history: &built.history,
+                final_state: None,
+                roles: None,
+            };
+            let (findings, seconds) = timed(|| check(&input, &options).expect("well-formed"));
+            let witness = findings.examples[&Kind::Linearizability]
+                .first()
+                .map_or(0, |flag| flag.involved.len() + 1);
+            println!(
+                "  {:<38} {seconds:.3} s: the full check of that history, with a witness of {witness} operations",
+                ""
+            );
+        }
     }
 }

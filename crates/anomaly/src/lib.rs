@@ -14,9 +14,8 @@
 //! - `render`: key and value names for messages.
 //! - one module per kind: `stale_read`, `read_your_writes`, `monotonic_read`,
 //!   `consistent_prefix`, `lost_write`, `phantom_read`, `divergence`, `split_brain`,
-//!   `unavailable`. Each module doc states the definition it implements and its cost.
-//!   `linearizability` is not implemented yet; it will be one more module and one more
-//!   [`Kind`].
+//!   `unavailable`, and [`linearizability`] (public for its [`linearizability::Budget`]).
+//!   Each module doc states the definition it implements and its cost.
 //!
 //! Readings shared by every value-based kind (SPEC §4 leaves them implicit):
 //! - "Before" compares event positions in `history.events`, never `time_ms`.
@@ -33,13 +32,18 @@
 //! - A read that returns siblings is flagged only if every sibling meets the condition;
 //!   a read returning an empty list is a read of `null`.
 //! - When values repeat, or a cas writes `null` (the `null` rules assume no write writes
-//!   `null`), only the kinds that need no unique values run (`unavailable`, and
-//!   `split_brain` when role events are given); the others are listed as skipped.
+//!   `null`), only the kinds that need no unique values run (`unavailable`,
+//!   `linearizability`, and `split_brain` when role events are given); the others are
+//!   listed as skipped.
+//! - `linearizability` reads each key as a register and decides it by search; a key it
+//!   cannot decide within its budget is listed in [`Findings::unknown_keys`], neither
+//!   counted nor passed.
 #![warn(missing_docs)]
 
 mod collect;
 mod consistent_prefix;
 mod divergence;
+pub mod linearizability;
 mod lost_write;
 mod monotonic_read;
 mod phantom_read;
@@ -61,7 +65,7 @@ use repsim_history::{FinalState, History, HistoryError, RoleEvent};
 
 pub use split_brain::SplitBrainSpan;
 
-/// An anomaly kind of SPEC §4 (all but `linearizability`, which is not implemented yet).
+/// An anomaly kind of SPEC §4.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Kind {
     /// `stale_read`: a read missed a write that completed before it began.
@@ -82,11 +86,13 @@ pub enum Kind {
     SplitBrain,
     /// `unavailable`: an operation failed or timed out.
     Unavailable,
+    /// `linearizability`: a key whose operations have no linearization as a register.
+    Linearizability,
 }
 
 impl Kind {
     /// Every kind, in report order.
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 10] = [
         Kind::StaleRead,
         Kind::ReadYourWrites,
         Kind::MonotonicRead,
@@ -96,6 +102,7 @@ impl Kind {
         Kind::Divergence,
         Kind::SplitBrain,
         Kind::Unavailable,
+        Kind::Linearizability,
     ];
 
     /// The SPEC name (`stale_read`, ...).
@@ -110,6 +117,7 @@ impl Kind {
             Kind::Divergence => "divergence",
             Kind::SplitBrain => "split_brain",
             Kind::Unavailable => "unavailable",
+            Kind::Linearizability => "linearizability",
         }
     }
 
@@ -120,7 +128,10 @@ impl Kind {
 
     /// True for the kinds that need every written value to be unique.
     fn needs_unique_values(self) -> bool {
-        !matches!(self, Kind::SplitBrain | Kind::Unavailable)
+        !matches!(
+            self,
+            Kind::SplitBrain | Kind::Unavailable | Kind::Linearizability
+        )
     }
 }
 
@@ -136,9 +147,11 @@ pub struct Flag {
     /// History index (file `index`) of the flagged operation's invoke. For `divergence`,
     /// the invoke of the first write whose value is among the differing final values (0
     /// if none); for `split_brain`, the first write accepted in the span (0 if no
-    /// accepted write names its operation).
+    /// accepted write names its operation); for `linearizability`, the operation of the
+    /// key's witness that cannot be placed (see [`linearizability`]).
     pub index: u64,
-    /// Indexes of the other operations that make it an anomaly (invokes), ascending.
+    /// Indexes of the other operations that make it an anomaly (invokes), ascending; for
+    /// `linearizability`, the rest of the witness.
     pub involved: Vec<u64>,
     /// One line naming key, values, processes and indexes.
     pub message: String,
@@ -159,6 +172,9 @@ pub struct Findings {
     pub split_brain_spans: Vec<SplitBrainSpan>,
     /// Names of the keys flagged by `divergence`, in key id order.
     pub divergent_keys: Vec<String>,
+    /// Names of the keys `linearizability` could not decide within its budget, in key id
+    /// order: neither counted as anomalies nor passed.
+    pub unknown_keys: Vec<String>,
 }
 
 impl Findings {
@@ -177,7 +193,8 @@ impl Findings {
 
     /// The JSON that `repsim check --json` prints (SPEC §1):
     /// `{"anomalies": {kind: count}, "examples": {kind: [index...]},
-    /// "skipped": {kind: reason}, "operations": n}`.
+    /// "skipped": {kind: reason}, "unknown": {"linearizability": [key...]},
+    /// "operations": n}` (`unknown` lists the undecided keys, when linearizability ran).
     pub fn to_check_json(&self) -> serde_json::Value {
         let mut anomalies = serde_json::Map::new();
         let mut examples = serde_json::Map::new();
@@ -198,6 +215,13 @@ impl Findings {
         out.insert("anomalies".into(), anomalies.into());
         out.insert("examples".into(), examples.into());
         out.insert("skipped".into(), skipped.into());
+        let mut unknown = serde_json::Map::new();
+        if self.counts.contains_key(&Kind::Linearizability) {
+            let keys: Vec<serde_json::Value> =
+                self.unknown_keys.iter().map(|k| k.clone().into()).collect();
+            unknown.insert(Kind::Linearizability.name().to_owned(), keys.into());
+        }
+        out.insert("unknown".into(), unknown.into());
         out.insert("operations".into(), self.operations.into());
         out.into()
     }
@@ -240,12 +264,21 @@ pub(crate) struct KindResult {
     pub flags: Vec<Flag>,
 }
 
-/// Runs every checker that its inputs allow.
+/// Runs every checker that its inputs allow, with the default linearizability budget.
 ///
 /// `Err` only for a malformed history (operations that do not pair, a read that returns
 /// `[expected, new]`, a role event naming an event beyond the history): that is not an
 /// anomaly.
 pub fn check(input: &Input<'_>, options: &Options) -> Result<Findings, HistoryError> {
+    check_with_budget(input, options, &linearizability::Budget::default())
+}
+
+/// [`check`], with the given budget for the linearizability search.
+pub fn check_with_budget(
+    input: &Input<'_>,
+    options: &Options,
+    budget: &linearizability::Budget,
+) -> Result<Findings, HistoryError> {
     let history = input.history;
     let base = prepare::Base::new(history)?;
     let mut findings = Findings {
@@ -255,6 +288,9 @@ pub fn check(input: &Input<'_>, options: &Options) -> Result<Findings, HistoryEr
     let max = options.max_examples;
     // `unavailable` needs no unique values; the value-based kinds need the value index.
     findings.record(Kind::Unavailable, unavailable::run(&base, max));
+    let (result, unknown) = linearizability::run(&base, max, budget);
+    findings.record(Kind::Linearizability, result);
+    findings.unknown_keys = unknown;
     let (prepared, values_problem) = match prepare::ValueIndex::build(&base) {
         Ok(values) => (Some(prepare::Prepared::new(base, values)), None),
         Err(problem) => (None, Some(problem)),
@@ -274,7 +310,7 @@ pub fn check(input: &Input<'_>, options: &Options) -> Result<Findings, HistoryEr
             continue;
         }
         let result = match kind {
-            Kind::Unavailable => continue,
+            Kind::Unavailable | Kind::Linearizability => continue,
             Kind::SplitBrain => {
                 let roles = input.roles.expect("checked above");
                 let (result, spans) = split_brain::run(history, roles, max)?;
@@ -299,7 +335,9 @@ pub fn check(input: &Input<'_>, options: &Options) -> Result<Findings, HistoryEr
                         findings.divergent_keys = keys;
                         result
                     }
-                    Kind::SplitBrain | Kind::Unavailable => unreachable!("handled above"),
+                    Kind::SplitBrain | Kind::Unavailable | Kind::Linearizability => {
+                        unreachable!("handled above")
+                    }
                 }
             }
         };
@@ -318,7 +356,11 @@ mod tests {
         for kind in Kind::ALL {
             assert_eq!(Kind::from_name(kind.name()), Some(kind));
         }
-        assert_eq!(Kind::from_name("linearizability"), None);
+        assert_eq!(
+            Kind::from_name("linearizability"),
+            Some(Kind::Linearizability)
+        );
+        assert_eq!(Kind::from_name("linearisability"), None);
         assert_eq!(Kind::StaleRead.to_string(), "stale_read");
     }
 
@@ -349,6 +391,8 @@ mod tests {
         assert_eq!(json["skipped"]["lost_write"], "no final state given");
         assert_eq!(json["skipped"]["split_brain"], "no role events given");
         assert_eq!(json["operations"], 2);
+        assert_eq!(json["anomalies"]["linearizability"], 1);
+        assert_eq!(json["unknown"]["linearizability"], serde_json::json!([]));
         assert!(json["anomalies"].get("lost_write").is_none());
     }
 
@@ -377,6 +421,8 @@ mod tests {
         }
         assert_eq!(f.count(Kind::Unavailable), 1);
         assert!(f.counts.contains_key(&Kind::Unavailable));
+        assert!(f.counts.contains_key(&Kind::Linearizability));
+        assert_eq!(f.count(Kind::Linearizability), 0);
     }
 
     #[test]
@@ -401,7 +447,7 @@ mod tests {
             Some("n0 k0=1 k1=2 | n1 k0=1 k1=2"),
         );
         assert!(f.counts.values().all(|&c| c == 0), "{:?}", f.counts);
-        assert_eq!(f.counts.len(), 8, "every kind but split_brain was checked");
+        assert_eq!(f.counts.len(), 9, "every kind but split_brain was checked");
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! - on many small random histories full of anomalies (concurrent, failed, info and
 //!   pending writes; reads of old, concurrent, failed, foreign, unwritten and future
 //!   values, `null` and siblings; random final states and role events), the fast checkers
-//!   and the brute-force reference in `reference/` flag exactly the same operations;
+//!   and the brute-force reference in `reference/` flag exactly the same operations; for
+//!   `linearizability`, on every key small enough to enumerate, the same keys, each at
+//!   its first violation with a witness the reference accepts;
 //! - a sequential history (one operation at a time, reads return the latest write that
 //!   took effect) never flags anything but `unavailable`.
 //!
@@ -16,11 +18,58 @@ use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence, TestRunner};
+use reference::linearizable;
 use repsim_anomaly::{Input, Kind, Options, check};
 use repsim_history::{
-    Event, EventType, FinalState, Function, History, KeyId, Names, NodeId, ProcessId, RoleEvent,
-    RoleKind, Val, ValueId,
+    Event, EventType, FinalState, Function, History, KeyId, Names, NodeId, Operation, ProcessId,
+    RoleEvent, RoleKind, Val, ValueId,
 };
+
+/// Keys with more operations that linearizability constrains are not enumerated.
+const ENUMERABLE: usize = 6;
+
+/// Compares the fast `linearizability` flags with the brute-force reference on every key
+/// of at most [`ENUMERABLE`] relevant operations; returns (flagged, clean) keys compared.
+fn compare_linearizability(
+    history: &History,
+    fast: &repsim_anomaly::Findings,
+) -> Result<(u32, u32), TestCaseError> {
+    prop_assert!(fast.unknown_keys.is_empty(), "{:?}", fast.unknown_keys);
+    let ops = history.operations().expect("well-formed");
+    let mut by_key: BTreeMap<KeyId, Vec<Operation>> = BTreeMap::new();
+    for op in &ops {
+        by_key.entry(op.key).or_default().push(*op);
+    }
+    let flags = fast
+        .examples
+        .get(&Kind::Linearizability)
+        .cloned()
+        .unwrap_or_default();
+    prop_assert_eq!(flags.len() as u64, fast.count(Kind::Linearizability));
+    let mut seen = (0, 0);
+    for (key, key_ops) in &by_key {
+        let flag = flags
+            .iter()
+            .find(|f| key_ops.iter().any(|op| u64::from(op.invoke) == f.index));
+        if linearizable::size(history, key_ops) > ENUMERABLE {
+            continue;
+        }
+        let expected = linearizable::linearizable(history, key_ops);
+        prop_assert_eq!(flag.is_none(), expected, "key {:?}: {:?}", key, flag);
+        if let Some(flag) = flag {
+            let mut witness: Vec<u32> = flag.involved.iter().map(|&i| i as u32).collect();
+            witness.push(flag.index as u32);
+            witness.sort_unstable();
+            let verdict =
+                linearizable::check_witness(history, key_ops, flag.index as u32, &witness);
+            prop_assert!(verdict.is_ok(), "{:?}: {}", verdict, flag.message);
+            seen.0 += 1;
+        } else {
+            seen.1 += 1;
+        }
+    }
+    Ok(seen)
+}
 
 /// A write as the generator remembers it.
 #[derive(Clone, Copy)]
@@ -315,7 +364,17 @@ fn fast_checkers_agree_with_the_reference() {
             .expect("well-formed");
             let expected =
                 reference::check(&built.history, built.state.as_ref(), built.roles.as_deref());
+            let (flagged, clean) = compare_linearizability(&built.history, &fast)?;
+            {
+                let mut seen = seen.borrow_mut();
+                let entry = seen.entry(Kind::Linearizability).or_default();
+                entry.0 += flagged;
+                entry.1 += clean;
+            }
             for kind in Kind::ALL {
+                if kind == Kind::Linearizability {
+                    continue;
+                }
                 let got = if fast.counts.contains_key(&kind) {
                     let indexes = fast.example_indexes(kind);
                     prop_assert_eq!(indexes.len() as u64, fast.count(kind), "{} count", kind);
@@ -343,7 +402,7 @@ fn fast_checkers_agree_with_the_reference() {
         })
         .unwrap();
     let seen = seen.into_inner();
-    eprintln!("(flagged, clean) cases per kind: {seen:?}");
+    eprintln!("(flagged, clean) cases per kind (keys for linearizability): {seen:?}");
     for kind in Kind::ALL {
         let (flagged, clean) = seen.get(&kind).copied().unwrap_or_default();
         assert!(

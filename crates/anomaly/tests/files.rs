@@ -103,7 +103,11 @@ fn flags_use_the_file_indexes() {
 {"index":30,"process":1,"type":"invoke","f":"read","key":"k","value":null}
 {"index":31,"process":1,"type":"ok","f":"read","key":"k","value":"w1"}
 "#;
-    check(history, None, json!({"stale_read": [30]}));
+    check(
+        history,
+        None,
+        json!({"stale_read": [30], "linearizability": [30]}),
+    );
 }
 
 #[test]
@@ -142,10 +146,11 @@ fn values_from_elsewhere_and_cas() {
 {"process":1,"type":"invoke","f":"read","key":7,"value":null}
 {"process":1,"type":"ok","f":"read","key":7,"value":3}
 "#;
+    // Linearizability flags the key once, at its first violation (the stale read).
     check(
         history,
         None,
-        json!({"stale_read": [4], "phantom_read": [6]}),
+        json!({"stale_read": [4], "phantom_read": [6], "linearizability": [4]}),
     );
 }
 

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use crate::HistoryError;
 use crate::history::History;
 use crate::ids::{KeyId, NodeId, ValueId};
-use crate::jsonl::write_json_string;
+use crate::jsonl::{push_key, utf8, write_json_string};
 
 /// Node → key → values (empty: `null`; one: a value; several: siblings or a merge).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -66,7 +66,8 @@ impl FinalState {
 
     /// Parses `final.json`, interning node names, keys and values into `history` so the
     /// ids agree with the history's. Also accepts a whole `report.json` (its
-    /// `final_state` field). `file` names it in error messages.
+    /// `final_state` field). `file` names it in error messages, which then give the JSON
+    /// path (or, for syntax errors, the line and column) and the reason.
     pub fn from_json(
         text: &str,
         file: &str,
@@ -81,7 +82,14 @@ impl FinalState {
             serde_json::from_str(text).map_err(|e| error("$".into(), e.to_string()))?;
         let (root, prefix) = match root.get("final_state") {
             Some(inner) if root.get("scenario").is_some() => (inner.clone(), "$.final_state"),
-            _ => (root, "$"),
+            _ => {
+                // A JSON object keeps the last of repeated keys; a node or key given
+                // twice is refused instead. (A report.json is written by repsim.)
+                if let Some((path, key)) = repeated_key(text) {
+                    return Err(error(path, format!("{key:?} is given twice")));
+                }
+                (root, "$")
+            }
         };
         let serde_json::Value::Object(nodes) = root else {
             return Err(error(
@@ -91,13 +99,22 @@ impl FinalState {
         };
         let mut state = FinalState::default();
         for (node_name, keys) in &nodes {
+            let mut node_path = prefix.to_owned();
+            push_key(&mut node_path, node_name);
             let serde_json::Value::Object(keys) = keys else {
                 return Err(error(
-                    format!("{prefix}.{node_name}"),
+                    node_path,
                     "expected an object mapping key to value".into(),
                 ));
             };
-            let node = history.names.node(node_name);
+            let Some(node) = history.names.try_node(node_name) else {
+                return Err(error(
+                    node_path,
+                    "one node too many: the history and the final state name at most 65536 \
+                     different nodes"
+                        .into(),
+                ));
+            };
             let entry = state.nodes.entry(node).or_default();
             for (key_name, value) in keys {
                 let key = history.names.key(key_name);
@@ -108,8 +125,10 @@ impl FinalState {
                             match history.values.intern(item) {
                                 Some(id) => ids.push(id),
                                 None => {
+                                    let mut path = node_path.clone();
+                                    push_key(&mut path, key_name);
                                     return Err(error(
-                                        format!("{prefix}.{node_name}.{key_name}[{i}]"),
+                                        format!("{path}[{i}]"),
                                         "a sibling cannot be null".into(),
                                     ));
                                 }
@@ -123,6 +142,110 @@ impl FinalState {
             }
         }
         Ok(state)
+    }
+
+    /// [`FinalState::from_json`] on the bytes of a file: text that is not UTF-8 is
+    /// refused with the line and column of the first bad byte.
+    pub fn from_json_bytes(
+        bytes: &[u8],
+        file: &str,
+        history: &mut History,
+    ) -> Result<FinalState, HistoryError> {
+        let text = utf8(bytes).map_err(|(line, column, reason)| HistoryError::Json {
+            file: file.to_owned(),
+            path: "$".to_owned(),
+            reason: format!("line {line} column {column}: {reason}"),
+        })?;
+        FinalState::from_json(text, file, history)
+    }
+}
+
+/// The first node or key (object keys at the top two levels of `text`, which is valid
+/// JSON) given twice: the path of its object and the key.
+fn repeated_key(text: &str) -> Option<(String, String)> {
+    let mut found = None;
+    let seed = Repeats {
+        depth: 0,
+        path: "$".to_owned(),
+        found: &mut found,
+    };
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    // An error here is the one `Repeats` raised on finding a repeat (the text is valid).
+    let _ = serde::de::DeserializeSeed::deserialize(seed, &mut deserializer);
+    found
+}
+
+/// Walks the top two levels of objects, stopping at the first repeated key.
+struct Repeats<'a> {
+    depth: u8,
+    path: String,
+    found: &'a mut Option<(String, String)>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Repeats<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        if self.depth >= 2 {
+            return <serde::de::IgnoredAny as serde::Deserialize>::deserialize(deserializer)
+                .map(|_| ());
+        }
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Repeats<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut seen = std::collections::BTreeSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let mut path = self.path.clone();
+            if !seen.insert(key.clone()) {
+                *self.found = Some((path, key));
+                return Err(serde::de::Error::custom("repeated key"));
+            }
+            push_key(&mut path, &key);
+            map.next_value_seed(Repeats {
+                depth: self.depth + 1,
+                path,
+                found: self.found,
+            })?;
+        }
+        Ok(())
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
     }
 }
 
@@ -164,6 +287,60 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "f.json: $.n0.k[0]: a sibling cannot be null"
+        );
+        let err = FinalState::from_json("{\"n 0\": {\"k.1\": [null]}}", "f.json", &mut history)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "f.json: $[\"n 0\"][\"k.1\"][0]: a sibling cannot be null"
+        );
+    }
+
+    #[test]
+    fn repeated_nodes_and_keys_are_refused() {
+        let mut history = History::default();
+        let err = FinalState::from_json(
+            "{\"n0\": {\"k\": 1}, \"n1\": {}, \"n0\": {}}",
+            "f.json",
+            &mut history,
+        )
+        .unwrap_err();
+        assert_eq!(err.to_string(), "f.json: $: \"n0\" is given twice");
+        let err = FinalState::from_json("{\"n0\": {\"k\": 1, \"k\": 2}}", "f.json", &mut history)
+            .unwrap_err();
+        assert_eq!(err.to_string(), "f.json: $.n0: \"k\" is given twice");
+        // Repeats inside a value are the value's business.
+        assert!(
+            FinalState::from_json(
+                "{\"n0\": {\"k\": {\"a\": 1, \"a\": 2}}}",
+                "f.json",
+                &mut history
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn too_many_nodes_are_refused_not_a_panic() {
+        let mut history = History::default();
+        let mut text = String::from("{");
+        for n in 0..=65_536 {
+            text.push_str(&format!("\"x{n}\": {{}},"));
+        }
+        text.push_str("\"last\": {}}");
+        let err = FinalState::from_json(&text, "f.json", &mut history).unwrap_err();
+        assert!(err.to_string().contains("at most 65536"), "{err}");
+    }
+
+    #[test]
+    fn non_utf8_bytes_name_their_line_and_column() {
+        let mut history = History::default();
+        let err =
+            FinalState::from_json_bytes(b"{\n  \"n0\": {\"\xff\": 1}}", "f.json", &mut history)
+                .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "f.json: $: line 2 column 11: not UTF-8 text (byte 0xFF); save the file as UTF-8"
         );
     }
 }

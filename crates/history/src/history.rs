@@ -112,7 +112,17 @@ impl History {
     /// A malformed history is an error, not an anomaly: a completion with no operation in
     /// flight, an invocation while the process already has one in flight, a completion
     /// whose `f` or `key` differs from its invocation, or a value of the wrong shape.
+    /// ([`History::from_jsonl`] refuses such files already, naming the line.)
     pub fn operations(&self) -> Result<Vec<Operation>, HistoryError> {
+        self.pair().map_err(|m| HistoryError::Malformed {
+            index: self.index_of(m.position),
+            reason: m.reason,
+        })
+    }
+
+    /// [`History::operations`], with malformations located by event position and the
+    /// field of the event that is wrong.
+    pub(crate) fn pair(&self) -> Result<Vec<Operation>, Malformation> {
         let mut ops: Vec<Operation> = Vec::with_capacity(self.events.len() / 2 + 1);
         // Process id -> position in `ops` of its operation in flight. Process ids are
         // dense in simulated histories, so a vector indexed by id is the fast path; a
@@ -120,28 +130,38 @@ impl History {
         let mut in_flight = InFlight::default();
         for (position, event) in self.events.iter().enumerate() {
             let position = u32::try_from(position).expect("fewer than 2^32 events");
-            let malformed = |reason: String| HistoryError::Malformed {
-                index: self.index_of(position),
+            let malformed = |path: &'static str, reason: String| Malformation {
+                position,
+                path,
                 reason,
             };
             match event.kind {
                 EventType::Invoke => {
                     if let Some(open) = in_flight.get(event.process) {
-                        return Err(malformed(format!(
-                            "process {} invoked while its operation invoked at index {} is still in flight",
-                            event.process,
-                            self.index_of(ops[open].invoke)
-                        )));
+                        return Err(malformed(
+                            "$.process",
+                            format!(
+                                "process {} invoked while its operation invoked at index {} is still in flight",
+                                event.process,
+                                self.index_of(ops[open].invoke)
+                            ),
+                        ));
                     }
                     match (event.f, event.value) {
                         (Function::Write, Val::One(_))
                         | (Function::Cas, Val::Cas(..))
                         | (Function::Read, _) => {}
                         (Function::Write, _) => {
-                            return Err(malformed("a write must carry one value".into()));
+                            return Err(malformed(
+                                "$.value",
+                                "a write must carry one value".into(),
+                            ));
                         }
                         (Function::Cas, _) => {
-                            return Err(malformed("a cas must carry [expected, new]".into()));
+                            return Err(malformed(
+                                "$.value",
+                                "a cas must carry [expected, new]".into(),
+                            ));
                         }
                     }
                     in_flight.set(event.process, Some(ops.len()));
@@ -162,23 +182,29 @@ impl History {
                 }
                 kind => {
                     let Some(open) = in_flight.get(event.process) else {
-                        return Err(malformed(format!(
-                            "{} for process {} which has no operation in flight",
-                            kind.as_str(),
-                            event.process
-                        )));
+                        return Err(malformed(
+                            "$.type",
+                            format!(
+                                "{} for process {} which has no operation in flight",
+                                kind.as_str(),
+                                event.process
+                            ),
+                        ));
                     };
                     in_flight.set(event.process, None);
                     let op = &mut ops[open];
                     if op.f != event.f || op.key != event.key {
-                        return Err(malformed(format!(
-                            "completion ({} of {}) does not match its invocation at index {} ({} of {})",
-                            event.f.as_str(),
-                            self.names.key_name(event.key),
-                            self.index_of(op.invoke),
-                            op.f.as_str(),
-                            self.names.key_name(op.key),
-                        )));
+                        return Err(malformed(
+                            if op.f != event.f { "$.f" } else { "$.key" },
+                            format!(
+                                "completion ({} of {}) does not match its invocation at index {} ({} of {})",
+                                event.f.as_str(),
+                                self.names.key_name(event.key),
+                                self.index_of(op.invoke),
+                                op.f.as_str(),
+                                self.names.key_name(op.key),
+                            ),
+                        ));
                     }
                     op.completion = Some(position);
                     op.outcome = match kind {
@@ -199,6 +225,15 @@ impl History {
         }
         Ok(ops)
     }
+}
+
+/// Why events do not pair into operations: the event's position, the JSON path of the
+/// field at fault within its line, and the reason.
+#[derive(Debug)]
+pub(crate) struct Malformation {
+    pub(crate) position: u32,
+    pub(crate) path: &'static str,
+    pub(crate) reason: String,
 }
 
 /// Which operation each process has in flight.

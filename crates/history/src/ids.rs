@@ -123,14 +123,23 @@ impl Names {
     }
 
     /// The id of node `name`, interning it if new.
+    ///
+    /// Panics past 65,536 distinct nodes; input from files goes through
+    /// [`Names::try_node`] instead.
     pub fn node(&mut self, name: &str) -> NodeId {
+        self.try_node(name).expect("fewer than 65536 nodes")
+    }
+
+    /// The id of node `name`, interning it if new; `None` when it is new and all 65,536
+    /// node ids are taken (a file from elsewhere can name that many; see [`Names::node`]).
+    pub fn try_node(&mut self, name: &str) -> Option<NodeId> {
         if let Some(&id) = self.node_ids.get(name) {
-            return id;
+            return Some(id);
         }
-        let id = NodeId(u16::try_from(self.nodes.len()).expect("fewer than 65536 nodes"));
+        let id = NodeId(u16::try_from(self.nodes.len()).ok()?);
         self.nodes.push(name.to_owned());
         self.node_ids.insert(name.to_owned(), id);
-        id
+        Some(id)
     }
 
     /// The id of node `name` if it is known.
@@ -246,6 +255,18 @@ mod tests {
         assert_eq!(table.to_json(a), json!(3));
         assert_eq!(table.to_json(b), json!("w0"));
         assert_eq!(table.intern(&json!(null)), None);
+    }
+
+    #[test]
+    fn node_ids_run_out_after_65536_names() {
+        let mut names = Names::default();
+        for n in 0..=u32::from(u16::MAX) {
+            assert!(names.try_node(&format!("x{n}")).is_some());
+        }
+        assert_eq!(names.try_node("one more"), None);
+        // Known names are still found.
+        assert_eq!(names.try_node("x7"), Some(NodeId(7)));
+        assert_eq!(names.node_count(), 65_536);
     }
 
     #[test]

@@ -102,12 +102,20 @@ impl History {
         writer.write_all(&buffer)
     }
 
-    /// Parses a history file. `file` names it in error messages.
+    /// Parses a history file. `file` names it in error messages, each of which starts
+    /// with `file`, then names the line and the JSON path within it and says what is
+    /// wrong: `h.jsonl: line 2: $.type: unknown type "okay": ...`.
+    ///
+    /// Events that do not pair into operations ([`History::operations`]) are refused
+    /// here too, at the line of the event that breaks the pairing, so a history this
+    /// returns always pairs.
     pub fn from_jsonl(text: &str, file: &str) -> Result<History, HistoryError> {
         let mut history = History::default();
         let mut file_indexes: Vec<u64> = Vec::new();
         let mut indexes_match = true;
         let mut last_index: Option<u64> = None;
+        // The line of each event, to name it when the events do not pair.
+        let mut lines: Vec<usize> = Vec::new();
         for (line_number, line) in text.lines().enumerate() {
             let line_number = line_number + 1;
             if line.trim().is_empty() {
@@ -119,8 +127,7 @@ impl History {
                 path: path.to_owned(),
                 reason,
             };
-            let raw: RawEvent = serde_json::from_str(line)
-                .map_err(|e| error("$", format!("{e}").replace(" at line 1", "")))?;
+            let raw = parse_line(line).map_err(|(path, reason)| error(&path, reason))?;
             let position = history.events.len() as u64;
             let index = raw.index.unwrap_or(position);
             if let Some(last) = last_index
@@ -178,7 +185,18 @@ impl History {
                 }
             };
             let key = history.names.key(&key_name);
-            let node = raw.node.as_deref().map(|name| history.names.node(name));
+            let node = match raw.node.as_deref() {
+                None => None,
+                Some(name) => Some(history.names.try_node(name).ok_or_else(|| {
+                    error(
+                        "$.node",
+                        format!(
+                            "node {name:?} is one too many: a history names at most 65536 \
+                             different nodes"
+                        ),
+                    )
+                })?),
+            };
             let value = parse_value(&mut history, f, &raw.value)
                 .map_err(|reason| error("$.value", reason))?;
             let time_ms = raw.time_ms.unwrap_or(position as f64);
@@ -194,11 +212,123 @@ impl History {
                 f,
                 value,
             });
+            lines.push(line_number);
         }
         if !indexes_match {
             history.file_indexes = Some(file_indexes);
         }
+        if let Err(malformed) = history.pair() {
+            let position = malformed.position as usize;
+            return Err(HistoryError::Line {
+                file: file.to_owned(),
+                line: lines[position],
+                path: malformed.path.to_owned(),
+                reason: format!(
+                    "event at index {}: {}",
+                    history.index_of(malformed.position),
+                    malformed.reason
+                ),
+            });
+        }
         Ok(history)
+    }
+
+    /// [`History::from_jsonl`] on the bytes of a file: text that is not UTF-8 is refused
+    /// with the line and column of the first bad byte, like any other error.
+    pub fn from_jsonl_bytes(bytes: &[u8], file: &str) -> Result<History, HistoryError> {
+        let text = utf8(bytes).map_err(|(line, column, reason)| HistoryError::Line {
+            file: file.to_owned(),
+            line,
+            path: "$".to_owned(),
+            reason: format!("column {column}: {reason}"),
+        })?;
+        History::from_jsonl(text, file)
+    }
+}
+
+/// `bytes` as text, or the 1-based line and column (in bytes) of the first byte that is
+/// not UTF-8, and the reason. A leading byte-order mark is refused too: JSON parsers
+/// would only say "expected value" at line 1 column 1.
+pub fn utf8(bytes: &[u8]) -> Result<&str, (usize, usize, String)> {
+    if bytes.starts_with("\u{feff}".as_bytes()) {
+        let reason =
+            "the file starts with a byte-order mark (U+FEFF); save it as UTF-8 without one";
+        return Err((1, 1, reason.to_owned()));
+    }
+    std::str::from_utf8(bytes).map_err(|e| {
+        let good = &bytes[..e.valid_up_to()];
+        let line = good.iter().filter(|&&b| b == b'\n').count() + 1;
+        let line_start = good.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        let column = good.len() - line_start + 1;
+        let byte = bytes[e.valid_up_to()];
+        (
+            line,
+            column,
+            format!("not UTF-8 text (byte 0x{byte:02X}); save the file as UTF-8"),
+        )
+    })
+}
+
+/// Parses one line into a [`RawEvent`], or says where (a JSON path) and why not.
+fn parse_line(line: &str) -> Result<RawEvent, (String, String)> {
+    // serde reads a struct from an array of its fields in order too; an event is an
+    // object.
+    if line.trim_start().starts_with('[') {
+        let reason = "an event is a JSON object, not an array".to_owned();
+        return Err(("$".to_owned(), reason));
+    }
+    let mut deserializer = serde_json::Deserializer::from_str(line);
+    let raw: RawEvent = match serde_path_to_error::deserialize(&mut deserializer) {
+        Ok(raw) => raw,
+        Err(error) => {
+            let mut path = "$".to_owned();
+            for segment in error.path() {
+                match segment {
+                    serde_path_to_error::Segment::Seq { index } => {
+                        let _ = write!(path, "[{index}]");
+                    }
+                    serde_path_to_error::Segment::Map { key } => push_key(&mut path, key),
+                    serde_path_to_error::Segment::Enum { .. }
+                    | serde_path_to_error::Segment::Unknown => {}
+                }
+            }
+            return Err((path, json_reason(&error.into_inner())));
+        }
+    };
+    match deserializer.end() {
+        Ok(()) => Ok(raw),
+        Err(error) => Err(("$".to_owned(), json_reason(&error))),
+    }
+}
+
+/// A serde_json error's message for a one-line document: serde_json ends it with the
+/// position, whose line is always 1; syntax errors keep the column, up front.
+fn json_reason(error: &serde_json::Error) -> String {
+    let full = error.to_string();
+    let position = format!(" at line {} column {}", error.line(), error.column());
+    let message = full.strip_suffix(&position).unwrap_or(&full);
+    if error.is_data() {
+        message.to_owned()
+    } else {
+        format!("column {}: {message}", error.column())
+    }
+}
+
+/// Appends the JSON path step for object key `key`: `.key` when it is an identifier,
+/// `["key"]` (JSON-escaped) otherwise.
+pub(crate) fn push_key(path: &mut String, key: &str) {
+    let mut chars = key.chars();
+    let identifier = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if identifier {
+        path.push('.');
+        path.push_str(key);
+    } else {
+        path.push('[');
+        write_json_string(path, key);
+        path.push(']');
     }
 }
 
@@ -312,6 +442,110 @@ mod tests {
         assert_eq!(history.names.key_name(history.events[0].key), "7");
         assert_eq!(history.events[0].node, None);
         assert_eq!(history.events[0].time_ms, 0.0);
+    }
+
+    /// The error message of reading `text`.
+    fn refusal(text: &str) -> String {
+        History::from_jsonl(text, "h.jsonl")
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn events_that_do_not_pair_are_refused_at_their_line() {
+        // The second invoke (line 3, after a blank line) comes while the first is open.
+        let text = "{\"process\":0,\"type\":\"invoke\",\"f\":\"read\",\"key\":\"k\"}\n\n{\"process\":0,\"type\":\"invoke\",\"f\":\"read\",\"key\":\"k\"}\n";
+        assert_eq!(
+            refusal(text),
+            "h.jsonl: line 3: $.process: event at index 1: process 0 invoked while its \
+             operation invoked at index 0 is still in flight"
+        );
+        let text = "{\"index\":7,\"process\":4,\"type\":\"ok\",\"f\":\"read\",\"key\":\"k\"}\n";
+        assert_eq!(
+            refusal(text),
+            "h.jsonl: line 1: $.type: event at index 7: ok for process 4 which has no \
+             operation in flight"
+        );
+        let text = "{\"process\":0,\"type\":\"invoke\",\"f\":\"read\",\"key\":\"k\"}\n{\"process\":0,\"type\":\"ok\",\"f\":\"read\",\"key\":\"j\"}\n";
+        assert!(refusal(text).starts_with("h.jsonl: line 2: $.key: "));
+        let text = "{\"process\":0,\"type\":\"invoke\",\"f\":\"write\",\"key\":\"k\"}\n";
+        assert!(refusal(text).starts_with("h.jsonl: line 1: $.value: "));
+    }
+
+    #[test]
+    fn type_errors_name_the_field() {
+        let text = "{\"process\":\"p1\",\"type\":\"invoke\",\"f\":\"read\",\"key\":\"k\"}\n";
+        assert_eq!(
+            refusal(text),
+            "h.jsonl: line 1: $.process: invalid type: string \"p1\", expected i64"
+        );
+        let text =
+            "{\"process\":0,\"type\":\"invoke\",\"f\":\"read\",\"key\":\"k\",\"index\":1e999}\n";
+        assert_eq!(
+            refusal(text),
+            "h.jsonl: line 1: $.index: column 63: number out of range"
+        );
+        let text =
+            "{\"process\":0,\"type\":\"invoke\",\"f\":\"read\",\"key\":\"k\",\"f\":\"read\"}\n";
+        assert_eq!(refusal(text), "h.jsonl: line 1: $: duplicate field `f`");
+        assert_eq!(
+            refusal("[null, 0.0, 1, \"invoke\", \"read\", \"k\", null, null]\n"),
+            "h.jsonl: line 1: $: an event is a JSON object, not an array"
+        );
+        assert_eq!(
+            refusal("{} {}\n"),
+            "h.jsonl: line 1: $: missing field `process`"
+        );
+        let text = "{\"process\":0,\"type\":\"invoke\",\"f\":\"read\",\"key\":\"k\"} x\n";
+        assert_eq!(
+            refusal(text),
+            "h.jsonl: line 1: $: column 52: trailing characters"
+        );
+    }
+
+    #[test]
+    fn too_many_node_names_are_refused_not_a_panic() {
+        let mut text = String::new();
+        for n in 0..=65_536u32 {
+            text.push_str(&format!(
+                "{{\"process\":{n},\"type\":\"invoke\",\"f\":\"read\",\"key\":\"k\",\"node\":\"x{n}\"}}\n"
+            ));
+        }
+        assert_eq!(
+            refusal(&text),
+            "h.jsonl: line 65537: $.node: node \"x65536\" is one too many: a history names at \
+             most 65536 different nodes"
+        );
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_name_their_line_and_column() {
+        let text = b"{\"process\":0,\"type\":\"invoke\",\"f\":\"read\",\"key\":\"k\"}\n{\"key\":\"\xc3\x28\"}\n";
+        let err = History::from_jsonl_bytes(text, "h.jsonl").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "h.jsonl: line 2: $: column 9: not UTF-8 text (byte 0xC3); save the file as UTF-8"
+        );
+        assert!(History::from_jsonl_bytes(SPEC_EXAMPLE.as_bytes(), "h.jsonl").is_ok());
+    }
+
+    #[test]
+    fn extreme_numbers_are_read_or_refused() {
+        // The largest index and process, and a huge time, are fine.
+        let text = "{\"index\":18446744073709551614,\"time_ms\":1e300,\"process\":4294967295,\"type\":\"invoke\",\"f\":\"read\",\"key\":\"k\"}\n{\"index\":18446744073709551615,\"time_ms\":-1e300,\"process\":4294967295,\"type\":\"ok\",\"f\":\"read\",\"key\":\"k\"}\n";
+        let history = History::from_jsonl(text, "h.jsonl").unwrap();
+        assert_eq!(history.index_of(1), u64::MAX);
+        let text = "{\"process\":4294967296,\"type\":\"invoke\",\"f\":\"read\",\"key\":\"k\"}\n";
+        assert_eq!(
+            refusal(text),
+            "h.jsonl: line 1: $.process: process 4294967296 is not a non-negative 32-bit integer"
+        );
+        let text = "{\"index\":18446744073709551616,\"process\":0,\"type\":\"invoke\",\"f\":\"read\",\"key\":\"k\"}\n";
+        assert!(
+            refusal(text).starts_with("h.jsonl: line 1: $.index: "),
+            "{}",
+            refusal(text)
+        );
     }
 
     #[test]

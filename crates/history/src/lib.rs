@@ -8,6 +8,7 @@
 //! - [`event`]: one history line in compact form.
 //! - [`history`]: a whole history and the pairing of invocations with completions.
 //! - [`jsonl`]: the JSON Lines file format.
+//! - [`jepsen`]: Jepsen's history shape (JSON lines or EDN), read and written.
 //! - [`final_state`]: the final state, as in `final.json`.
 //! - [`role`]: role events for `split_brain`.
 #![warn(missing_docs)]
@@ -16,6 +17,7 @@ pub mod event;
 pub mod final_state;
 pub mod history;
 pub mod ids;
+pub mod jepsen;
 pub mod jsonl;
 pub mod role;
 
@@ -23,6 +25,7 @@ pub use event::{Event, EventType, Function, Val};
 pub use final_state::FinalState;
 pub use history::{History, Operation, Outcome};
 pub use ids::{KeyId, Names, NodeId, ProcessId, ValueId, ValueTable};
+pub use jepsen::Shape;
 pub use role::{RoleEvent, RoleKind};
 
 /// Why a history or final state could not be read.
