@@ -37,6 +37,16 @@ pub struct Config {
     pub reads_from: String,
     /// How long a client waits for a reply (a coordinator need not wait longer).
     pub client_timeout: SimDuration,
+    /// A deliberate bug, for showing that sweeps catch bugs (scenario `debug`).
+    pub planted_bug: Option<PlantedBug>,
+}
+
+/// Deliberate bugs, only ever enabled by a scenario's `debug.planted_bug`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlantedBug {
+    /// A coordinator answers a read after `r - 1` replies (at least 1) instead of `r`,
+    /// so a read quorum need not meet the last write quorum.
+    ReadQuorumMinusOne,
 }
 
 impl Config {

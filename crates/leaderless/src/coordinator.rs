@@ -32,6 +32,16 @@
 //! A `nondeterministic` write (SPEC §2) is computed once, by the coordinator, and the
 //! replicas store its result: nothing is re-executed, so it behaves like any other write.
 //!
+//! **Membership changes.** When the ring changes under an operation, the coordinator
+//! re-targets it ([`Replica::retarget_operations`]): the key's home replicas are those of
+//! the new ring; acknowledgements and answers from nodes that are no longer home
+//! replicas stop counting, and the new home replicas are sent the write or asked for
+//! their copy. So a write is acknowledged only once `w` home replicas of the ring of the
+//! moment of the acknowledgement hold it, and a read answers from `r` of the ring of its
+//! moment. A home replica that gained the key and is still receiving it (pending, see
+//! [`crate::membership`]) answers reads only once it holds every copy, the coordinator's
+//! own answer included.
+//!
 //! **Forwarding.** Under version vectors only a home replica can version a write (its
 //! counters must follow the key's whole history), so a coordinator that is not one
 //! forwards the write to the first home replica it does not suspect, which coordinates
@@ -40,7 +50,7 @@
 
 use repsim_sim::{KeyId, NodeId, Reply, RequestId, SimTime, ValueId};
 
-use crate::config::{Config, Versions};
+use crate::config::{Config, PlantedBug, Versions};
 use crate::msg::{Forward, Msg, OpId, Outcome, Token};
 use crate::replica::{Ctx, Replica};
 use crate::version::{KeyState, Siblings, Stamp, VersionVector};
@@ -180,7 +190,8 @@ impl Replica {
                     Some(KeyState::Siblings(s)) => s.clone(),
                     _ => Siblings::new(),
                 };
-                siblings.update(me, context.unwrap_or_default(), value);
+                let floor = self.minted.get(&key).copied().unwrap_or(0);
+                siblings.update_above(me, context.unwrap_or_default(), value, floor);
                 KeyState::Siblings(siblings)
             }
         };
@@ -275,7 +286,11 @@ impl Replica {
             // Late (the write is over) or from before a restart.
             return;
         };
-        if !write.acked.contains(&from) {
+        let in_slots = write
+            .slots
+            .iter()
+            .any(|s| s.home == from || s.stand_in == Some(from));
+        if in_slots && !write.acked.contains(&from) {
             write.acked.push(from);
             for slot in &mut write.slots {
                 if slot.home == from || slot.stand_in == Some(from) {
@@ -299,15 +314,15 @@ impl Replica {
         hint: Option<NodeId>,
     ) {
         match hint {
-            None => {
-                let is_home = self.ring.as_ref().is_some_and(|r| r.is_home(key, self.id));
-                if !is_home {
-                    // Not ours: a peer with another view of the ring. Never acknowledged.
+            Some(home) if home != self.id => self.keep_hint(ctx, home, key, data),
+            _ => {
+                if !self.is_home(key) {
+                    // Not ours: a peer with another view of the ring, or sent before a
+                    // ring change. Never acknowledged; the coordinator re-targets.
                     return;
                 }
                 self.apply_copy(ctx, key, data);
             }
-            Some(home) => self.keep_hint(ctx, home, key, data),
         }
         // The copy is durable (persisted above, or it changed nothing): acknowledge.
         ctx.send(from, Msg::Stored { op });
@@ -352,8 +367,11 @@ impl Replica {
         for i in 0..read.slots.len() {
             let home = read.slots[i].home;
             if home == me {
-                let data = self.data[key.index()].clone();
-                record_answer(&self.config, &mut read, me, data);
+                // A pending key answers once it has every copy (`answer_own_reads`).
+                if !self.pending.contains_key(&key) {
+                    let data = self.data[key.index()].clone();
+                    record_answer(&self.config, &mut read, me, data);
+                }
             } else if self.config.sloppy_quorum && self.is_suspected(home, now) {
                 self.read_stand_in(ctx, op, &mut read, i);
             } else {
@@ -610,6 +628,130 @@ impl Replica {
     }
 }
 
+impl Replica {
+    /// The ring changed: every operation this node coordinates now runs against the
+    /// key's home replicas in the new ring. Slots of home replicas that stay are kept as
+    /// they are; the new home replicas are sent the write or asked for their copy (this
+    /// node acts for itself at once, or, for a read of a pending key, once the key is
+    /// ready); acknowledgements and answers of nodes that are no longer home replicas
+    /// (nor stand-ins for one) stop counting.
+    pub(crate) fn retarget_operations(&mut self, ctx: &mut Ctx<'_>) {
+        let ring = self.ring();
+        let me = self.id;
+        let ids: Vec<OpId> = self.writes.keys().copied().collect();
+        for op in ids {
+            let mut write = self.writes.remove(&op).expect("listed above");
+            let (slots, fresh) = retarget_slots(&write.slots, ring.home(write.key));
+            write.slots = slots;
+            let slots = &write.slots;
+            write
+                .acked
+                .retain(|&n| slots.iter().any(|s| s.home == n || s.stand_in == Some(n)));
+            for i in fresh {
+                let home = write.slots[i].home;
+                if home == me {
+                    let data = write.data.clone();
+                    self.apply_copy(ctx, write.key, &data);
+                    write.acked.push(me);
+                    write.slots[i].done = true;
+                } else {
+                    ctx.send(
+                        home,
+                        Msg::Store {
+                            op,
+                            key: write.key,
+                            data: write.data.clone(),
+                            hint: None,
+                        },
+                    );
+                }
+            }
+            if !progress_write(ctx, &self.config, &mut write) {
+                self.writes.insert(op, write);
+            }
+        }
+        let ids: Vec<OpId> = self.reads.keys().copied().collect();
+        for op in ids {
+            let mut read = self.reads.remove(&op).expect("listed above");
+            let homes = ring.home(read.key);
+            let (slots, fresh) = retarget_slots(&read.slots, homes);
+            read.slots = slots;
+            let slots = &read.slots;
+            read.answered
+                .retain(|&n| slots.iter().any(|s| s.home == n || s.stand_in == Some(n)));
+            read.home_answers.retain(|(n, _)| homes.contains(n));
+            for i in fresh {
+                let home = read.slots[i].home;
+                if home != me {
+                    ctx.send(
+                        home,
+                        Msg::Fetch {
+                            op,
+                            key: read.key,
+                            hinted: false,
+                        },
+                    );
+                } else if !self.pending.contains_key(&read.key) {
+                    let data = self.data[read.key.index()].clone();
+                    record_answer(&self.config, &mut read, me, data);
+                }
+            }
+            if answer_read(ctx, &self.config, &mut read) {
+                self.repair(ctx, &read);
+            } else {
+                self.reads.insert(op, read);
+            }
+        }
+        if !(self.writes.is_empty() && self.reads.is_empty()) {
+            self.arm_tick(ctx);
+        }
+    }
+
+    /// A pending key became ready: this node's own part of the reads of it that it
+    /// coordinates.
+    pub(crate) fn answer_own_reads(&mut self, ctx: &mut Ctx<'_>, key: KeyId) {
+        let me = self.id;
+        let ids: Vec<OpId> = self
+            .reads
+            .iter()
+            .filter(|(_, r)| r.key == key && !r.answered.contains(&me))
+            .map(|(&op, _)| op)
+            .collect();
+        for op in ids {
+            let mut read = self.reads.remove(&op).expect("listed above");
+            let data = self.data[key.index()].clone();
+            record_answer(&self.config, &mut read, me, data);
+            if answer_read(ctx, &self.config, &mut read) {
+                self.repair(ctx, &read);
+            } else {
+                self.reads.insert(op, read);
+            }
+        }
+    }
+}
+
+/// The slots of an operation whose key's home replicas are now `homes`: the existing
+/// slot of each home replica that stays, a fresh one for each new home replica; also the
+/// indexes of the fresh ones.
+fn retarget_slots(slots: &[Slot], homes: &[NodeId]) -> (Vec<Slot>, Vec<usize>) {
+    let mut kept = Vec::with_capacity(homes.len());
+    let mut fresh = Vec::new();
+    for &home in homes {
+        match slots.iter().find(|s| s.home == home) {
+            Some(slot) => kept.push(*slot),
+            None => {
+                fresh.push(kept.len());
+                kept.push(Slot {
+                    home,
+                    stand_in: None,
+                    done: false,
+                });
+            }
+        }
+    }
+    (kept, fresh)
+}
+
 /// Answers the origin once `w` nodes have the write; true when the operation is over
 /// (answered, and every home replica or its stand-in has the write).
 fn progress_write(ctx: &mut Ctx<'_>, config: &Config, write: &mut WriteOp) -> bool {
@@ -622,7 +764,13 @@ fn progress_write(ctx: &mut Ctx<'_>, config: &Config, write: &mut WriteOp) -> bo
 
 /// Counts one node's answer to a read (once per node).
 fn record_answer(config: &Config, read: &mut ReadOp, from: NodeId, data: Option<KeyState>) {
-    if read.answered.contains(&from) {
+    let in_slots = read
+        .slots
+        .iter()
+        .any(|s| s.home == from || s.stand_in == Some(from));
+    // Once only, and only from a home replica or its stand-in (a node that stopped being
+    // one in a ring change no longer counts).
+    if !in_slots || read.answered.contains(&from) {
         return;
     }
     read.answered.push(from);
@@ -644,7 +792,21 @@ fn record_answer(config: &Config, read: &mut ReadOp, from: NodeId, data: Option<
 /// (answered, and without read repair, or with every home replica's answer in); the
 /// caller then repairs.
 fn answer_read(ctx: &mut Ctx<'_>, config: &Config, read: &mut ReadOp) -> bool {
-    if !read.replied && read.answered.len() >= usize::from(config.r) {
+    let quorum = match config.planted_bug {
+        Some(PlantedBug::ReadQuorumMinusOne) => usize::from(config.r).saturating_sub(1).max(1),
+        None => usize::from(config.r),
+    };
+    if !read.replied && read.answered.len() >= quorum {
+        // Invariant (checked where the answer leaves, as well as where replies are
+        // counted): a read answers only with a full read quorum behind it.
+        assert!(
+            config.planted_bug.is_some() || read.answered.len() >= usize::from(config.r),
+            "{}: read of {:?} answered with {} replies, below r = {}",
+            ctx.id(),
+            read.key,
+            read.answered.len(),
+            config.r
+        );
         read.replied = true;
         let values = read
             .merged

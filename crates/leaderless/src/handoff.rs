@@ -27,7 +27,9 @@ use crate::replica::{Ctx, Replica};
 use crate::version::KeyState;
 
 impl Replica {
-    /// Merges `data` into the hint kept for `home`, persisting it when it changed.
+    /// Merges `data` into the hint kept for `home`, persisting it when it changed. A hint
+    /// for a node that is no longer a home replica of the key (the write was sent before
+    /// a ring change) goes to the key's current home replicas instead.
     pub(crate) fn keep_hint(
         &mut self,
         ctx: &mut Ctx<'_>,
@@ -36,15 +38,37 @@ impl Replica {
         data: &KeyState,
     ) {
         assert_ne!(home, self.id, "{} kept a hint for itself", self.id);
+        ctx.count("hinted_write");
+        let ring = self.ring();
+        if ring.is_home(key, home) {
+            self.hold_hint(ctx, home, key, data);
+        } else {
+            for &target in ring.home(key) {
+                if target == self.id {
+                    self.apply_copy(ctx, key, data);
+                } else {
+                    self.hold_hint(ctx, target, key, data);
+                }
+            }
+        }
+        self.arm_handoff(ctx);
+    }
+
+    /// Merges `data` into the hint kept for `home`, persisting it when it changed.
+    pub(crate) fn hold_hint(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        home: NodeId,
+        key: KeyId,
+        data: &KeyState,
+    ) {
         let mut slot = self.hints.remove(&(home, key));
         let changed = KeyState::merge_into(&mut slot, data);
         let data = slot.expect("just merged");
         self.hints.insert((home, key), data.clone());
-        ctx.count("hinted_write");
         if changed {
             self.persist(ctx, Record::Hint { home, key, data });
         }
-        self.arm_handoff(ctx);
     }
 
     /// The merge of every hint this node holds for `key`, whatever its home replica: what
@@ -97,6 +121,11 @@ impl Replica {
     ) {
         let mut received = Vec::with_capacity(entries.len());
         for (key, data) in entries {
+            if !self.is_home(key) {
+                // Not (or no longer) ours: the holder keeps the hint and re-addresses it
+                // when it sees the new ring.
+                continue;
+            }
             self.apply_copy(ctx, key, &data);
             received.push((key, data.digest()));
         }

@@ -38,20 +38,25 @@
 //! - Without read repair or anti-entropy, a replica that missed writes stays behind for
 //!   good: `divergence`.
 //!
-//! **Scope.** The ring is fixed at the initial cluster: a node added by `add_node` only
-//! coordinates (membership changes are a later issue). Requests reaching a joiner before
-//! it learns the ring's size from a peer fail.
+//! **Membership.** The ring follows the cluster's members: a node added by `add_node`
+//! takes its place on the ring and becomes a home replica of the keys it now owns, and a
+//! node removed by `remove_node` leaves its keys to the next nodes on the ring; the keys'
+//! data moves with them (a hand-over, [`membership`]). With strict quorums a change loses
+//! no acknowledged write and serves no stale read; reads of a moved key may fail while it
+//! is handed over (see [`membership`] for the exact guarantees).
 //!
 //! Modules: [`config`] (settings and derived timeouts), [`ring`] (placement), [`version`]
 //! (stamps, version vectors, merging), [`msg`] (messages, durable records, timers, client
 //! token), [`replica`] (node state, storage, dispatch), [`coordinator`] (quorum reads and
-//! writes, sloppy quorums, read repair), [`handoff`] (hints), [`anti_entropy`].
+//! writes, sloppy quorums, read repair), [`handoff`] (hints), [`anti_entropy`],
+//! [`membership`] (ring changes and hand-over).
 #![warn(missing_docs)]
 
 pub mod anti_entropy;
 pub mod config;
 pub mod coordinator;
 pub mod handoff;
+pub mod membership;
 pub mod msg;
 pub mod replica;
 pub mod ring;
@@ -64,7 +69,7 @@ use std::sync::Arc;
 
 use repsim_sim::{ClientView, NodeId, Op, Protocol, SimRng};
 
-pub use config::Config;
+pub use config::{Config, PlantedBug};
 pub use msg::Token;
 pub use replica::Replica;
 pub use ring::Ring;
@@ -90,15 +95,17 @@ impl Protocol for Leaderless {
         if client.reads_from == "sticky" {
             return client.sticky_node();
         }
-        let up = client.up.iter().filter(|&&up| up).count();
+        // `up` is indexed by node id; members may have gaps after a `remove_node`.
+        let is_up = |node: NodeId| client.up.get(node.index()).copied().unwrap_or(false);
+        let up = client.members.iter().filter(|&&m| is_up(m)).count();
         if up == 0 {
             return *rng.pick(client.members);
         }
         let mut chosen = rng.below(up as u64) as usize;
-        for (i, &is_up) in client.up.iter().enumerate() {
-            if is_up {
+        for &member in client.members {
+            if is_up(member) {
                 if chosen == 0 {
-                    return client.members[i];
+                    return member;
                 }
                 chosen -= 1;
             }

@@ -144,25 +144,49 @@ pub enum Msg {
         /// Answer with the receiver's copies where they differ.
         reply: bool,
     },
-    /// A node that joined (`add_node`) asks for the ring's size.
-    Hello,
-    /// The ring's size (the initial cluster), answering [`Msg::Hello`].
-    Cluster {
-        /// Number of nodes on the ring.
-        size: u16,
+    /// Hand-over (see [`crate::membership`]): a node that became a home replica of these
+    /// keys asks for the receiver's copies. Answered by [`Msg::Handover`] with `epoch`.
+    Pull {
+        /// The asker's ring-change counter when it asked; echoed in the answer, so an
+        /// answer to a request from before a later change is not mistaken for a new one.
+        epoch: u64,
+        /// The keys.
+        keys: Vec<KeyId>,
     },
+    /// Hand-over: copies of keys (`None`: the sender holds nothing), as an answer to a
+    /// [`Msg::Pull`] (`epoch` set) or pushed by a node that is no longer a home replica
+    /// of them (`epoch` `None`). The receiver merges the copies of the keys it is a home
+    /// replica of and answers with [`Msg::HandoverAck`].
+    Handover {
+        /// The epoch of the [`Msg::Pull`] answered, if this is an answer.
+        epoch: Option<u64>,
+        /// Key and copy.
+        entries: Vec<(KeyId, Option<KeyState>)>,
+    },
+    /// The receiver of a [`Msg::Handover`] made these copies durable (key and digest of
+    /// the copy received): a node that no longer owns the key may drop its copy once
+    /// every home replica has confirmed it.
+    HandoverAck {
+        /// Key and digest of each copy received.
+        entries: Vec<(KeyId, u64)>,
+    },
+    /// The sender noticed a membership change: the receiver should look at the members
+    /// now (it learns them only when it handles an event). Not answered.
+    Nudge,
 }
 
 /// What a node persists. A restart replays them in order; the last one for a key wins.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Record {
-    /// The ring's size (0 while a joiner does not know it yet) and how many times the node
-    /// has started.
+    /// The members of the ring the node last saw, how many times it has started, and how
+    /// many ring changes it has seen (its hand-over epoch).
     Meta {
-        /// Nodes on the ring.
-        ring_size: u16,
+        /// The members, in id order.
+        members: Vec<NodeId>,
         /// Starts so far, this one included.
         boots: u32,
+        /// Ring changes seen.
+        epoch: u64,
     },
     /// A home key's copy.
     Key {
@@ -188,6 +212,29 @@ pub enum Record {
         /// The key.
         key: KeyId,
     },
+    /// The node became a home replica of `key` at ring change `since` and waits for the
+    /// copies of these peers before it answers reads of it.
+    Pending {
+        /// The key.
+        key: KeyId,
+        /// The node's epoch when it became a home replica.
+        since: u64,
+        /// The peers whose copies it waits for.
+        waiting: Vec<NodeId>,
+    },
+    /// The node has every copy it waited for: `key` is no longer pending.
+    Ready {
+        /// The key.
+        key: KeyId,
+    },
+    /// The node, no longer a home replica of `key`, handed its copy over and dropped it.
+    Dropped {
+        /// The key.
+        key: KeyId,
+        /// `version-vectors`: the highest counter this node had used for the key, so that
+        /// it never reuses one if it becomes a home replica again (0 under `lww`).
+        minted: u64,
+    },
 }
 
 /// Timer tags.
@@ -200,8 +247,9 @@ pub enum Timer {
     Handoff,
     /// Start an anti-entropy exchange with every co-replica of higher id.
     AntiEntropy,
-    /// A joiner asks again for the ring's size.
-    Hello,
+    /// Ask again for the copies still awaited, and push again the copies still to hand
+    /// over (armed only while some are).
+    Handover,
 }
 
 /// A client's session: under `version-vectors`, the causal context of its last read of

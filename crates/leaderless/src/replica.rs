@@ -12,6 +12,10 @@
 //! checkpoint outnumber twice the live copies, the node checkpoints its whole state, so
 //! storage stays proportional to the data.
 //!
+//! **Membership.** Every handler first compares the ring with the simulator's list of
+//! members ([`Replica::refresh`]); on a change the node moves to the new ring and starts
+//! the hand-over of the keys that moved (see [`crate::membership`]).
+//!
 //! **Failure detection.** A node suspects a peer that did not answer a request within
 //! the replica timeout (a quarter of the client timeout), for twice that long, and stops
 //! suspecting it as soon as any message from it arrives. Coordinators use suspicion to
@@ -21,7 +25,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
-use repsim_sim::{Context, KeyId, Node, NodeId, Op, Reply, Request, SimTime, Start, ValueId};
+use repsim_sim::{Context, KeyId, Node, NodeId, Op, Request, SimTime, Start, ValueId};
 
 use crate::anti_entropy::AePeer;
 use crate::config::{Config, Versions};
@@ -40,7 +44,7 @@ const RECENT_FORWARDS: usize = 1024;
 pub struct Replica {
     pub(crate) config: Arc<Config>,
     pub(crate) id: NodeId,
-    /// The ring, once the node knows its size (at once, except for a joiner).
+    /// The ring of the members this node last saw (known from its first start on).
     pub(crate) ring: Option<Arc<Ring>>,
     /// The keys this node is a home replica of, in id order.
     pub(crate) home_keys: Vec<KeyId>,
@@ -48,7 +52,8 @@ pub struct Replica {
     pub(crate) boots: u32,
     /// Next operation sequence number in this boot.
     pub(crate) next_seq: u32,
-    /// Home keys' copies, by key id (`None`: nothing held; always `None` for other keys).
+    /// Copies, by key id (`None`: nothing held): of the home keys, and of keys this node
+    /// no longer owns and has not finished handing over (see `outgoing`).
     pub(crate) data: Vec<Option<KeyState>>,
     /// How many entries of `data` hold something.
     pub(crate) live_keys: usize,
@@ -76,6 +81,32 @@ pub struct Replica {
     pub(crate) ae: BTreeMap<NodeId, AePeer>,
     /// Anti-entropy exchanges started in this boot.
     pub(crate) ae_counter: u32,
+    /// An `AntiEntropy` timer is pending (it re-arms itself once started).
+    pub(crate) ae_armed: bool,
+    /// Ring changes this node has seen: its hand-over epoch.
+    pub(crate) epoch: u64,
+    /// Home keys this node gained in a ring change and does not hold in full yet: it
+    /// answers no read of them until every peer listed has sent its copy.
+    pub(crate) pending: BTreeMap<KeyId, Pending>,
+    /// Keys this node holds but no longer owns: the home replicas that have not yet
+    /// confirmed they hold its copy. The copy is dropped once none is left.
+    pub(crate) outgoing: BTreeMap<KeyId, Vec<NodeId>>,
+    /// Reads of pending keys, answered once the key is ready: (coordinator, operation,
+    /// key).
+    pub(crate) deferred: Vec<(NodeId, OpId, KeyId)>,
+    /// `version-vectors`: per key this node dropped, the highest counter it had used.
+    pub(crate) minted: BTreeMap<KeyId, u64>,
+    /// A `Handover` timer is pending.
+    pub(crate) handover_armed: bool,
+}
+
+/// A key this node gained: what it waits for before it answers reads of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Pending {
+    /// The node's epoch when it gained the key: answers to older requests do not count.
+    pub(crate) since: u64,
+    /// The peers whose copies it still waits for.
+    pub(crate) waiting: BTreeSet<NodeId>,
 }
 
 impl Replica {
@@ -103,16 +134,25 @@ impl Replica {
             records: storage.len(),
             ae: BTreeMap::new(),
             ae_counter: 0,
+            ae_armed: false,
+            epoch: 0,
+            pending: BTreeMap::new(),
+            outgoing: BTreeMap::new(),
+            deferred: Vec::new(),
+            minted: BTreeMap::new(),
+            handover_armed: false,
         };
-        let mut ring_size = 0;
+        let mut members = Vec::new();
         for record in storage {
             match record {
                 Record::Meta {
-                    ring_size: size,
+                    members: known,
                     boots,
+                    epoch,
                 } => {
-                    ring_size = *size;
+                    members.clone_from(known);
                     replica.boots = *boots;
+                    replica.epoch = *epoch;
                 }
                 Record::Key { key, data } => {
                     let slot = &mut replica.data[key.index()];
@@ -125,18 +165,40 @@ impl Replica {
                 Record::HintDone { home, key } => {
                     replica.hints.remove(&(*home, *key));
                 }
+                Record::Pending {
+                    key,
+                    since,
+                    waiting,
+                } => {
+                    let pending = Pending {
+                        since: *since,
+                        waiting: waiting.iter().copied().collect(),
+                    };
+                    replica.pending.insert(*key, pending);
+                }
+                Record::Ready { key } => {
+                    replica.pending.remove(key);
+                }
+                Record::Dropped { key, minted } => {
+                    let slot = &mut replica.data[key.index()];
+                    replica.live_keys -= usize::from(slot.is_some());
+                    *slot = None;
+                    if *minted > 0 {
+                        replica.minted.insert(*key, *minted);
+                    }
+                }
             }
         }
-        if ring_size > 0 {
-            replica.set_ring(ring_size);
+        if !members.is_empty() {
+            replica.set_ring(&members);
         }
         replica
     }
 
-    /// Builds the ring of `size` nodes and what depends on it.
-    fn set_ring(&mut self, size: u16) {
-        let n = self.config.n.min(size);
-        let ring = Ring::new(size, n, self.config.keys);
+    /// Builds the ring of `members` and what depends on it (home keys, anti-entropy
+    /// co-replicas).
+    pub(crate) fn set_ring(&mut self, members: &[NodeId]) {
+        let ring = Ring::of(members, self.config.n, self.config.keys);
         self.home_keys = ring.home_keys(self.id);
         if self.config.anti_entropy.is_some() {
             let mut peers: BTreeMap<NodeId, Vec<KeyId>> = BTreeMap::new();
@@ -160,12 +222,24 @@ impl Replica {
         Arc::clone(self.ring.as_ref().expect("the ring is known"))
     }
 
-    /// The durable record of this node's identity on the ring and its boot count.
-    fn meta(&self) -> Record {
+    /// The durable record of the members this node knows, its boot count and epoch.
+    pub(crate) fn meta(&self) -> Record {
         Record::Meta {
-            ring_size: self.ring.as_ref().map_or(0, |r| r.size()),
+            members: self
+                .ring
+                .as_ref()
+                .map(|r| r.members().to_vec())
+                .unwrap_or_default(),
             boots: self.boots,
+            epoch: self.epoch,
         }
+    }
+
+    /// True when this node is a home replica of `key` in the ring it knows.
+    pub(crate) fn is_home(&self, key: KeyId) -> bool {
+        self.ring
+            .as_ref()
+            .is_some_and(|ring| ring.is_home(key, self.id))
     }
 
     /// Appends a record to durable storage, checkpointing when the log has grown to
@@ -173,10 +247,21 @@ impl Replica {
     pub(crate) fn persist(&mut self, ctx: &mut Ctx<'_>, record: Record) {
         ctx.persist(record);
         self.records += 1;
-        let live = 1 + self.live_keys + self.hints.len();
+        let live = 1 + self.live_keys + self.hints.len() + self.pending.len() + self.minted.len();
         if self.records > 2 * live + 64 {
             let mut all = Vec::with_capacity(live);
             all.push(self.meta());
+            // Before the copies: replaying a drop clears the key's copy.
+            for (&key, &minted) in &self.minted {
+                all.push(Record::Dropped { key, minted });
+            }
+            for (&key, pending) in &self.pending {
+                all.push(Record::Pending {
+                    key,
+                    since: pending.since,
+                    waiting: pending.waiting.iter().copied().collect(),
+                });
+            }
             for (k, data) in self.data.iter().enumerate() {
                 if let Some(data) = data {
                     all.push(Record::Key {
@@ -198,19 +283,15 @@ impl Replica {
     }
 
     /// Merges a copy of a home key into this node's copy; persists and returns true when
-    /// it changed. Copies of keys this node is not home for are ignored (a peer can only
-    /// send them by mistake).
+    /// it changed. Copies of keys this node is not home for are ignored (a peer with
+    /// another view of the ring, or a message from before a ring change).
     pub(crate) fn apply_copy(
         &mut self,
         ctx: &mut Ctx<'_>,
         key: KeyId,
         incoming: &KeyState,
     ) -> bool {
-        let is_home = self
-            .ring
-            .as_ref()
-            .is_some_and(|ring| ring.is_home(key, self.id));
-        if !is_home {
+        if !self.is_home(key) {
             return false;
         }
         let slot = &mut self.data[key.index()];
@@ -266,37 +347,43 @@ impl Replica {
         }
     }
 
-    fn on_hello(&mut self, ctx: &mut Ctx<'_>, from: NodeId) {
-        if let Some(ring) = &self.ring {
-            ctx.send(from, Msg::Cluster { size: ring.size() });
-        }
-    }
-
-    fn on_cluster(&mut self, ctx: &mut Ctx<'_>, size: u16) {
-        if self.ring.is_some() || size == 0 {
-            return;
-        }
-        self.set_ring(size);
-        let meta = self.meta();
-        self.persist(ctx, meta);
-        self.start_background(ctx);
-    }
-
-    /// Starts the periodic processes once the ring is known.
-    fn start_background(&mut self, ctx: &mut Ctx<'_>) {
+    /// Arms the anti-entropy timer if this node has co-replicas and it is not pending.
+    pub(crate) fn arm_anti_entropy(&mut self, ctx: &mut Ctx<'_>) {
         if let Some(interval) = self.config.anti_entropy
+            && !self.ae_armed
             && !self.ae.is_empty()
         {
+            self.ae_armed = true;
             ctx.set_timer(interval, Timer::AntiEntropy);
         }
+    }
+
+    /// Starts the periodic processes.
+    fn start_background(&mut self, ctx: &mut Ctx<'_>) {
+        self.arm_anti_entropy(ctx);
         self.arm_handoff(ctx);
     }
 
-    fn on_client_request(&mut self, ctx: &mut Ctx<'_>, request: Request<Token>) {
-        let Some(ring) = self.ring.clone() else {
-            // A joiner that does not know the ring yet cannot coordinate anything.
-            return ctx.reply(request.id, Reply::Fail);
+    /// Answers a coordinator's read of `key` (from the hints held for it, with `hinted`),
+    /// or defers the answer while the key is pending here.
+    fn on_fetch(&mut self, ctx: &mut Ctx<'_>, from: NodeId, op: OpId, key: KeyId, hinted: bool) {
+        let data = if hinted {
+            self.hinted_copy(key)
+        } else {
+            if self.pending.contains_key(&key) {
+                // This node gained the key and has not got every copy yet: its answer
+                // could miss acknowledged writes. It answers once the hand-over is done.
+                ctx.count("handover_read_deferred");
+                self.deferred.push((from, op, key));
+                return;
+            }
+            self.data.get(key.index()).cloned().flatten()
         };
+        ctx.send(from, Msg::Fetched { op, data });
+    }
+
+    fn on_client_request(&mut self, ctx: &mut Ctx<'_>, request: Request<Token>) {
+        let ring = self.ring();
         let deadline = ctx.now() + self.config.deadline();
         match request.op {
             Op::Read { key } => self.start_read(ctx, request.id, key, deadline),
@@ -341,10 +428,7 @@ impl Replica {
         {
             self.recent_forward_set.remove(&oldest);
         }
-        let is_home = self
-            .ring
-            .as_ref()
-            .is_some_and(|ring| ring.is_home(key, self.id));
+        let is_home = self.is_home(key);
         let origin = Origin::Forwarded { from, op };
         if !is_home || self.config.versions != Versions::VersionVectors {
             // Only a home replica can version the write; a confused peer gets a refusal.
@@ -364,24 +448,28 @@ impl Node for Replica {
     fn on_start(&mut self, ctx: &mut Context<'_, Self>, start: Start) {
         self.boots += 1;
         match start {
-            Start::Boot => {
-                let size = u16::try_from(ctx.members().len()).expect("fewer than 2^16 nodes");
-                self.set_ring(size);
-            }
+            Start::Boot => self.set_ring(ctx.members()),
             Start::Restart => ctx.count("restarted"),
-            Start::Join => ctx.count("joined"),
+            Start::Join => {
+                ctx.count("joined");
+                // The ring as it was without this node: every key it now owns is gained.
+                let before: Vec<NodeId> = ctx.peers().collect();
+                self.set_ring(&before);
+            }
         }
         let meta = self.meta();
         self.persist(ctx, meta);
-        if self.ring.is_some() {
-            self.start_background(ctx);
-        } else {
-            ctx.broadcast(Msg::Hello);
-            ctx.set_timer(self.config.replica_timeout(), Timer::Hello);
+        // A restarted node may have missed changes while it was down; a joiner starts
+        // from the ring without itself.
+        self.refresh(ctx);
+        if start == Start::Restart {
+            self.resume_handover(ctx);
         }
+        self.start_background(ctx);
     }
 
     fn on_message(&mut self, ctx: &mut Context<'_, Self>, from: NodeId, msg: Msg) {
+        self.refresh(ctx);
         self.heard_from(from);
         match msg {
             Msg::Store {
@@ -391,14 +479,7 @@ impl Node for Replica {
                 hint,
             } => self.on_store(ctx, from, op, key, &data, hint),
             Msg::Stored { op } => self.on_stored(ctx, from, op),
-            Msg::Fetch { op, key, hinted } => {
-                let data = if hinted {
-                    self.hinted_copy(key)
-                } else {
-                    self.data.get(key.index()).cloned().flatten()
-                };
-                ctx.send(from, Msg::Fetched { op, data });
-            }
+            Msg::Fetch { op, key, hinted } => self.on_fetch(ctx, from, op, key, hinted),
             Msg::Fetched { op, data } => self.on_fetched(ctx, from, op, data),
             Msg::Repair { key, data } => {
                 self.apply_copy(ctx, key, &data);
@@ -412,30 +493,31 @@ impl Node for Replica {
             Msg::AeRanges { seq, digests } => self.on_ae_ranges(ctx, from, seq, &digests),
             Msg::AeKeys { seq, keys } => self.on_ae_keys(ctx, from, seq, &keys),
             Msg::AeData { entries, reply } => self.on_ae_data(ctx, from, entries, reply),
-            Msg::Hello => self.on_hello(ctx, from),
-            Msg::Cluster { size } => self.on_cluster(ctx, size),
+            Msg::Pull { epoch, keys } => self.on_pull(ctx, from, epoch, &keys),
+            Msg::Handover { epoch, entries } => self.on_handover(ctx, from, epoch, entries),
+            Msg::HandoverAck { entries } => self.on_handover_ack(ctx, from, &entries),
+            // Handled by the refresh above.
+            Msg::Nudge => {}
         }
     }
 
     fn on_timer(&mut self, ctx: &mut Context<'_, Self>, timer: Timer) {
+        self.refresh(ctx);
         match timer {
             Timer::Tick => self.on_tick(ctx),
             Timer::Handoff => self.on_handoff_timer(ctx),
             Timer::AntiEntropy => self.on_anti_entropy_timer(ctx),
-            Timer::Hello => {
-                if self.ring.is_none() {
-                    ctx.broadcast(Msg::Hello);
-                    ctx.set_timer(self.config.replica_timeout(), Timer::Hello);
-                }
-            }
+            Timer::Handover => self.on_handover_timer(ctx),
         }
     }
 
     fn on_request(&mut self, ctx: &mut Context<'_, Self>, request: Request<Token>) {
+        self.refresh(ctx);
         self.on_client_request(ctx, request);
     }
 
-    /// Every home key, with its values (siblings ascending); hints are not listed.
+    /// Every home key of the ring this node last saw, with its values (siblings
+    /// ascending); hints, and copies still being handed over, are not listed.
     fn final_state(&self) -> Vec<(KeyId, Vec<ValueId>)> {
         self.home_keys
             .iter()
@@ -450,10 +532,13 @@ impl Node for Replica {
     }
 
     /// Quiet when the node knows the ring, coordinates nothing, holds no hint it still
-    /// has to hand off, and (with anti-entropy) its last exchange with every co-replica
-    /// found their copies equal, with no change since.
+    /// has to hand off, has every copy of the keys it gained and has handed over every
+    /// key it lost, and (with anti-entropy) its last exchange with every co-replica found
+    /// their copies equal, with no change since.
     fn is_quiet(&self) -> bool {
         self.ring.is_some()
+            && self.pending.is_empty()
+            && self.outgoing.is_empty()
             && self.writes.is_empty()
             && self.reads.is_empty()
             && self.forwards.is_empty()
@@ -486,8 +571,9 @@ mod tests {
         config.keys = 4;
         let (mut node, mut test) = booted(&config, 0, 3);
         let mut storage = vec![Record::Meta {
-            ring_size: 3,
+            members: vec![NodeId(0), NodeId(1), NodeId(2)],
             boots: 1,
+            epoch: 0,
         }];
         // Enough writes to force checkpoints along the way.
         for i in 0..200u32 {
@@ -516,8 +602,9 @@ mod tests {
         assert_eq!(
             persisted(&test.take_effects()),
             vec![Record::Meta {
-                ring_size: 3,
-                boots: 2
+                members: vec![NodeId(0), NodeId(1), NodeId(2)],
+                boots: 2,
+                epoch: 0,
             }]
         );
         // Operation ids of the new boot never collide with the old one's.
@@ -525,25 +612,37 @@ mod tests {
     }
 
     #[test]
-    fn a_joiner_learns_the_ring_and_coordinates_but_holds_no_key() {
+    fn a_joiner_owns_its_keys_at_once_and_asks_every_peer_for_them() {
         let config = config(3, 2, 2);
         let mut joiner = Replica::recover(Arc::new(config.clone()), NodeId(3), &[]);
         let mut test = repsim_sim::testing::TestContext::<Replica>::new(NodeId(3), 4);
         joiner.on_start(&mut test.ctx(), Start::Join);
-        assert!(!joiner.is_quiet());
-        joiner.on_request(&mut test.ctx(), request(0, write(0, 1), Token::default()));
+        let ring = Ring::new(4, 3, config.keys);
+        let owned = ring.home_keys(NodeId(3));
+        assert!(!owned.is_empty());
+        let listed: Vec<KeyId> = joiner.final_state().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(listed, owned);
+        assert_eq!(joiner.pending.keys().copied().collect::<Vec<_>>(), owned);
+        assert!(!joiner.is_quiet(), "not before the hand-over");
         let effects = test.take_effects();
-        assert!(crate::testing::replies(&effects).contains(&Reply::Fail));
+        let pulls: Vec<(NodeId, Msg)> = crate::testing::sends(&effects);
+        assert_eq!(pulls.len(), 3, "one pull per peer: {pulls:?}");
+        for (to, msg) in &pulls {
+            assert!(
+                matches!(msg, Msg::Pull { keys, .. } if *keys == owned),
+                "{to}: {msg:?}"
+            );
+        }
         assert!(
-            crate::testing::sends(&effects)
+            persisted(&effects)
                 .iter()
-                .any(|(_, m)| *m == Msg::Hello)
+                .any(|r| matches!(r, Record::Pending { .. })),
+            "pending keys are durable"
         );
-        joiner.on_message(&mut test.ctx(), NodeId(0), Msg::Cluster { size: 3 });
-        assert!(joiner.is_quiet());
-        assert!(joiner.final_state().is_empty());
-        joiner.on_request(&mut test.ctx(), request(2, write(0, 1), Token::default()));
+        // It coordinates at once: a write goes to the key's three home replicas.
+        joiner.on_request(&mut test.ctx(), request(0, write(0, 1), Token::default()));
         let targets = crate::testing::sends(&test.take_effects()).len();
-        assert_eq!(targets, 3, "all three home replicas, none of them itself");
+        let expected = 3 - usize::from(ring.is_home(KeyId(0), NodeId(3)));
+        assert_eq!(targets, expected);
     }
 }

@@ -1,17 +1,22 @@
 //! Replica placement: a consistent-hashing ring with virtual nodes, as in Dynamo.
 //!
-//! Every node of the initial cluster owns [`VNODES`] tokens on a 64-bit ring; token `v`
-//! of node `n<i>` sits at [`point`]`("n<i>#<v>")`. Key `k<j>` sits at [`point`]`("k<j>")`
-//! (its name in histories). Walking clockwise from the key's position (to the first token
-//! at or after it, wrapping around) and noting each node the first time one of its tokens
-//! is passed gives the key's *preference list*, which holds every node once. Its first
+//! Every member of the cluster owns [`VNODES`] tokens on a 64-bit ring; token `v` of node
+//! `n<i>` sits at [`point`]`("n<i>#<v>")`. Key `k<j>` sits at [`point`]`("k<j>")` (its
+//! name in histories). Walking clockwise from the key's position (to the first token at
+//! or after it, wrapping around) and noting each node the first time one of its tokens
+//! is passed gives the key's *preference list*, which holds every member once. Its first
 //! `n` nodes are the key's *home replicas*; the rest, in order, are the *fallbacks* a
 //! sloppy quorum uses when home replicas are unreachable. Every node computes the same
-//! ring from the cluster size alone, so no placement information ever travels.
+//! ring from the list of members alone ([`Ring::of`]), so no placement information ever
+//! travels.
 //!
-//! The ring is fixed at the initial cluster: a node brought in by `add_node` owns no
-//! tokens, holds no keys and only coordinates client requests. Moving keys to new nodes
-//! is a membership change, left for later.
+//! **Membership.** A node's tokens depend only on its id, so the ring of another set of
+//! members differs only where the change is: a node that joins takes over, for each key
+//! whose walk now meets one of its tokens among the first `n` nodes, the place of the
+//! node that was `n`-th (which stops being a home replica of the key); a node that leaves
+//! is replaced, in each key it was a home replica of, by the next node of the walk. No
+//! other key moves. With fewer members than `n`, every member is a home replica of every
+//! key (`n` shrinks to the cluster size). Moving the data is [`crate::membership`]'s job.
 //!
 //! [`point`] is built from the simulator's pinned hash (`repsim_sim::rng::fnv1a64`) and a
 //! fixed finalizer, so placement never changes between versions or platforms.
@@ -38,9 +43,11 @@ pub fn point(name: &str) -> u64 {
 /// The placement of every key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Ring {
-    size: u16,
+    /// The members on the ring, in id order.
+    members: Vec<NodeId>,
+    /// Home replicas per key (`n`, or the number of members if smaller).
     n: u16,
-    /// Preference lists, `size` nodes per key, keys in id order.
+    /// Preference lists, one member each per key, keys in id order.
     preference: Vec<NodeId>,
 }
 
@@ -52,60 +59,83 @@ impl Ring {
             (1..=size).contains(&n),
             "n ({n}) must be between 1 and the cluster size ({size})"
         );
-        let mut tokens: Vec<(u64, NodeId)> = (0..size)
-            .flat_map(|i| (0..VNODES).map(move |v| (point(&format!("n{i}#{v}")), NodeId(i))))
+        let members: Vec<NodeId> = (0..size).map(NodeId).collect();
+        Ring::of(&members, n, keys)
+    }
+
+    /// The ring of these `members` (in id order, at least one), `n` replicas per key (at
+    /// most the number of members: with fewer members than `n`, every member is a home
+    /// replica of every key), for keys `k0..k{keys-1}`.
+    pub fn of(members: &[NodeId], n: u16, keys: u32) -> Ring {
+        assert!(!members.is_empty(), "a ring needs a member");
+        assert!(
+            members.windows(2).all(|w| w[0] < w[1]),
+            "members must be in id order, each once: {members:?}"
+        );
+        assert!(n >= 1, "n must be at least 1");
+        let size = members.len();
+        let n = n.min(u16::try_from(size).expect("fewer than 2^16 members"));
+        let mut tokens: Vec<(u64, usize)> = members
+            .iter()
+            .enumerate()
+            .flat_map(|(i, m)| (0..VNODES).map(move |v| (point(&format!("n{}#{v}", m.0)), i)))
             .collect();
         // Ties (never seen in practice) go to the lower node id.
         tokens.sort_unstable();
-        let mut preference = Vec::with_capacity(keys as usize * usize::from(size));
-        let mut seen = vec![false; usize::from(size)];
+        let mut preference = Vec::with_capacity(keys as usize * size);
+        let mut seen = vec![false; size];
         for key in 0..keys {
             let position = point(&format!("k{key}"));
             let start = tokens.partition_point(|&(token, _)| token < position);
             seen.iter_mut().for_each(|s| *s = false);
             let mut found = 0;
             for i in 0..tokens.len() {
-                let node = tokens[(start + i) % tokens.len()].1;
-                if !seen[node.index()] {
-                    seen[node.index()] = true;
-                    preference.push(node);
+                let member = tokens[(start + i) % tokens.len()].1;
+                if !seen[member] {
+                    seen[member] = true;
+                    preference.push(members[member]);
                     found += 1;
                     if found == size {
                         break;
                     }
                 }
             }
-            assert_eq!(found, size, "every node owns a token");
+            assert_eq!(found, size, "every member owns a token");
         }
         Ring {
-            size,
+            members: members.to_vec(),
             n,
             preference,
         }
     }
 
-    /// Number of nodes on the ring (the initial cluster).
-    pub fn size(&self) -> u16 {
-        self.size
+    /// The members on the ring, in id order.
+    pub fn members(&self) -> &[NodeId] {
+        &self.members
     }
 
-    /// Replicas per key.
+    /// Number of nodes on the ring.
+    pub fn size(&self) -> u16 {
+        self.members.len() as u16
+    }
+
+    /// Replicas per key (`n`, or the number of members if smaller).
     pub fn n(&self) -> u16 {
         self.n
     }
 
     /// Number of keys placed.
     pub fn keys(&self) -> u32 {
-        (self.preference.len() / usize::from(self.size)) as u32
+        (self.preference.len() / self.members.len()) as u32
     }
 
-    /// The key's preference list: every node of the ring once, home replicas first.
+    /// The key's preference list: every member once, home replicas first.
     pub fn preference(&self, key: KeyId) -> &[NodeId] {
-        let size = usize::from(self.size);
+        let size = self.members.len();
         &self.preference[key.index() * size..(key.index() + 1) * size]
     }
 
-    /// The key's `n` home replicas, in preference order.
+    /// The key's home replicas, in preference order.
     pub fn home(&self, key: KeyId) -> &[NodeId] {
         &self.preference(key)[..usize::from(self.n)]
     }

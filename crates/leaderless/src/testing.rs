@@ -28,6 +28,7 @@ pub(crate) fn config(n: u16, w: u16, r: u16) -> Config {
         keys: 8,
         reads_from: "any".to_owned(),
         client_timeout: SimDuration::from_millis(100),
+        planted_bug: None,
     }
 }
 

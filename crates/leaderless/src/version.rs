@@ -189,7 +189,20 @@ impl Siblings {
     /// `context`: a fresh dot for `node`, and every version the context covers dropped.
     /// Returns the new dot.
     pub fn update(&mut self, node: NodeId, context: VersionVector, value: ValueId) -> Dot {
-        let counter = self.history().get(node).max(context.get(node)) + 1;
+        self.update_above(node, context, value, 0)
+    }
+
+    /// [`Siblings::update`] by a replica that has already used every counter up to
+    /// `floor` for this key (in copies it no longer holds): the new dot's counter is above
+    /// it too.
+    pub fn update_above(
+        &mut self,
+        node: NodeId,
+        context: VersionVector,
+        value: ValueId,
+        floor: u64,
+    ) -> Dot {
+        let counter = self.history().get(node).max(context.get(node)).max(floor) + 1;
         let dot = Dot { node, counter };
         let new = Siblings(vec![Version {
             dot,

@@ -160,6 +160,16 @@ impl Link {
     pub fn len(&self) -> usize {
         self.pending.len()
     }
+
+    /// The writes awaiting acknowledgement, oldest first.
+    pub fn pending(&self) -> Vec<Dot> {
+        self.pending.keys().copied().collect()
+    }
+
+    /// True when `dot` awaits acknowledgement.
+    pub fn contains(&self, dot: Dot) -> bool {
+        self.pending.contains_key(&dot)
+    }
 }
 
 #[cfg(test)]

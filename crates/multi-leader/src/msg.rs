@@ -48,10 +48,17 @@ pub enum Msg {
     Ack(Vec<Dot>),
     /// The sender restarted: resend at once whatever it has not acknowledged.
     Restarted,
-    /// A joining leader asks for every write the receiver holds.
-    SyncRequest,
-    /// Every write the sender holds, for a joining leader.
+    /// A joining leader, or one catching up after a leader was removed, asks for every
+    /// write the receiver holds beyond `have`.
+    SyncRequest {
+        /// Per origin, the writes the asker holds every one of up to that counter.
+        have: VersionVector,
+    },
+    /// Every write the sender holds that the [`Msg::SyncRequest`] did not cover.
     SyncReply(Vec<Update>),
+    /// The sender saw the members change: the receiver should look at them now (a
+    /// leader learns them only when it handles an event). Not answered.
+    Members,
 }
 
 /// What a leader persists; a restart replays them in order.
@@ -81,6 +88,20 @@ pub enum Record {
         /// The peer.
         peer: NodeId,
     },
+    /// The cluster's members as this leader last settled on them: at boot, when it
+    /// joined, after a node was added, and once it has caught up after a removal. A
+    /// restart that finds other members redoes what a change requires.
+    Members {
+        /// The members, in id order.
+        members: Vec<NodeId>,
+    },
+    /// Writes whose next hop left the cluster, passed to `to` instead.
+    Rerouted {
+        /// The new next hop.
+        to: NodeId,
+        /// The writes.
+        dots: Vec<Dot>,
+    },
 }
 
 /// Timer tags.
@@ -88,6 +109,7 @@ pub enum Record {
 pub enum Timer {
     /// Retransmit unacknowledged writes (armed only while some are pending).
     Retransmit,
-    /// A joining leader asks again for the writes of peers that have not answered.
+    /// A joining (or catching-up) leader asks again for the writes of peers that have not
+    /// answered.
     Sync,
 }

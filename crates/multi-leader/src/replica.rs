@@ -25,6 +25,30 @@
 //! refuses client requests until all have answered; writes accepted after the join
 //! already include it in their targets.
 //!
+//! **Leaving** (`remove_node`). A leader learns the members from its context at every
+//! event (the first to notice a change also wakes the others, see below) and rewires at
+//! once ([`crate::topology`]):
+//!
+//! - It stops sending to, and waiting for acknowledgements from, the removed leader. The
+//!   writes that leader had not acknowledged are passed to whoever replaces it as their
+//!   next hop (the successor in a ring, the new root of a star), durably.
+//! - Writes the removed leader had acknowledged but not passed on (it relays in a ring or
+//!   as a star's root) would never arrive: every remaining leader therefore catches up
+//!   from every other ([`Msg::SyncRequest`] with what it holds, answered with what it
+//!   lacks), and passes on what it gets along the new topology. It is not quiet until
+//!   every peer has answered; the catch-up is durable (redone after a restart).
+//! - A write that reaches a leader from the removed one after the removal (it was in
+//!   flight) is passed to every other leader, since its sender will never resend it.
+//! - With `causality: version-vectors`, a write that depends on a write of the removed
+//!   leader that no remaining leader holds would wait forever: once caught up, a leader
+//!   no longer waits for writes of removed leaders (they can only arrive late, as above,
+//!   and are applied then).
+//!
+//! What is lost with a removed leader: the writes it acknowledged that had not left it
+//! (a first transmission dropped, a leader cut off or down when removed), as with any
+//! asynchronous leader that fails for good. Everything else converges on the remaining
+//! leaders.
+//!
 //! Invariants (asserted): a leader never reuses a write counter it persisted; a write is
 //! applied at most once; a leader never passes a write to a leader in its `seen` list
 //! (and, on the receiving side, ignores a copy that names itself); a leader applies its
@@ -42,7 +66,7 @@ use crate::link::Link;
 use crate::msg::{Msg, Record, Timer, Update};
 use crate::register::Register;
 use crate::topology;
-use crate::version::{Dot, DotSet};
+use crate::version::{Dot, DotSet, VersionVector};
 
 /// How often a leader with unacknowledged writes checks whether some are due again.
 pub const RETRANSMIT_TICK: SimDuration = SimDuration::from_millis(10);
@@ -92,6 +116,12 @@ pub struct Replica {
     /// Peers a joining leader still needs the writes of.
     sync_pending: BTreeSet<NodeId>,
     sync_armed: bool,
+    /// The members this leader last saw, in id order (empty until it starts).
+    members: Vec<NodeId>,
+    /// After a removal: peers whose writes this leader has not caught up with yet.
+    catch_up: BTreeSet<NodeId>,
+    /// `on_start` ran (not set while replaying the records).
+    started: bool,
 }
 
 impl Replica {
@@ -109,6 +139,9 @@ impl Replica {
             retransmit_armed: false,
             sync_pending: BTreeSet::new(),
             sync_armed: false,
+            members: Vec::new(),
+            catch_up: BTreeSet::new(),
+            started: false,
         };
         // Counted when they first happened.
         let mut replayed = Tally::default();
@@ -138,6 +171,13 @@ impl Replica {
                 Record::Joined { peers } => replica.sync_pending = peers.iter().copied().collect(),
                 Record::Synced { peer } => {
                     replica.sync_pending.remove(peer);
+                }
+                Record::Members { members } => replica.members.clone_from(members),
+                Record::Rerouted { to, dots } => {
+                    let link = replica.links.entry(*to).or_default();
+                    for &dot in dots {
+                        link.restore(dot);
+                    }
                 }
             }
         }
@@ -199,7 +239,7 @@ impl Replica {
         ctx.count("write_accepted");
         let mut tally = Tally::default();
         let mut outgoing = BTreeMap::new();
-        self.store(ctx, update, &mut outgoing, &mut tally);
+        self.store(ctx, update, &mut outgoing, &mut tally, false);
         assert!(
             self.applied.contains(dot),
             "{} did not apply its own write {dot}",
@@ -212,15 +252,21 @@ impl Replica {
     }
 
     /// Makes a new write durable with its targets, logs it and applies (or holds) it.
-    /// `update.seen` must name this leader.
+    /// `update.seen` must name this leader. With `flood`, it goes to every leader it has
+    /// not passed through rather than along the topology.
     fn store(
         &mut self,
         ctx: &mut Ctx<'_>,
         update: Update,
         outgoing: &mut BTreeMap<NodeId, Vec<Dot>>,
         tally: &mut Tally,
+        flood: bool,
     ) {
-        let targets = topology::targets(self.config.topology, self.id, ctx.members(), &update);
+        let targets = if flood {
+            ctx.peers().filter(|p| !update.seen.contains(p)).collect()
+        } else {
+            topology::targets(self.config.topology, self.id, ctx.members(), &update)
+        };
         let dot = update.dot;
         for &target in &targets {
             outgoing.entry(target).or_default().push(dot);
@@ -283,9 +329,15 @@ impl Replica {
         let mut acks = Vec::with_capacity(updates.len());
         let mut outgoing = BTreeMap::new();
         let mut tally = Tally::default();
+        // From a leader that was removed after sending: it will never resend, and the
+        // other leaders may not get it along the topology: pass it to all of them.
+        let flood = !self.members.contains(&from);
+        if flood {
+            tally.counts.push("update_from_removed_leader");
+        }
         for update in updates {
             acks.push(update.dot);
-            self.receive(ctx, update, &mut outgoing, &mut tally);
+            self.receive(ctx, update, &mut outgoing, &mut tally, flood);
         }
         // After the records above: what is acknowledged is durable.
         ctx.send(from, Msg::Ack(acks));
@@ -300,6 +352,7 @@ impl Replica {
         mut update: Update,
         outgoing: &mut BTreeMap<NodeId, Vec<Dot>>,
         tally: &mut Tally,
+        flood: bool,
     ) {
         if self.log.contains_key(&update.dot) {
             tally.counts.push("update_duplicate_ignored");
@@ -316,7 +369,7 @@ impl Replica {
             return;
         }
         update.seen.push(self.id);
-        self.store(ctx, update, outgoing, tally);
+        self.store(ctx, update, outgoing, tally, flood);
     }
 
     fn on_ack(&mut self, ctx: &mut Ctx<'_>, from: NodeId, dots: Vec<Dot>) {
@@ -335,10 +388,17 @@ impl Replica {
 
     // ----- applying --------------------------------------------------------------------
 
-    /// True when every write `dot` depends on has been applied here.
+    /// True when every write `dot` depends on has been applied here (or, once this
+    /// leader has caught up after a removal, belongs to a removed leader: see the module
+    /// documentation).
     fn ready(&self, dot: Dot) -> bool {
         let update = &self.log[&dot];
+        let waive_removed =
+            self.started && self.catch_up.is_empty() && self.sync_pending.is_empty();
         update.dependencies.iter().all(|(node, seq)| {
+            if waive_removed && node != dot.origin && !self.members.contains(&node) {
+                return true;
+            }
             // A write cannot depend on itself or on its origin's later writes, whatever a
             // peer claims: such a dependency would hold it forever.
             let needed = if node == dot.origin {
@@ -409,12 +469,15 @@ impl Replica {
 
     // ----- joining ---------------------------------------------------------------------
 
+    /// Asks the peers a joining leader still needs, and those it has not caught up with,
+    /// for the writes it lacks.
     fn request_sync(&mut self, ctx: &mut Ctx<'_>) {
-        if self.sync_pending.is_empty() {
+        if self.sync_pending.is_empty() && self.catch_up.is_empty() {
             return;
         }
-        for &peer in &self.sync_pending {
-            ctx.send(peer, Msg::SyncRequest);
+        let have = self.log_prefix();
+        for &peer in self.sync_pending.union(&self.catch_up) {
+            ctx.send(peer, Msg::SyncRequest { have: have.clone() });
         }
         if !self.sync_armed {
             self.sync_armed = true;
@@ -422,8 +485,28 @@ impl Replica {
         }
     }
 
+    /// Per origin, the counter up to which this leader's log holds every write.
+    fn log_prefix(&self) -> VersionVector {
+        let mut have = VersionVector::default();
+        let mut origin = None;
+        let mut next = 1;
+        for dot in self.log.keys() {
+            if origin != Some(dot.origin) {
+                origin = Some(dot.origin);
+                next = 1;
+            }
+            if dot.seq == next {
+                have.add(*dot);
+                next += 1;
+            }
+        }
+        have
+    }
+
     fn on_sync_reply(&mut self, ctx: &mut Ctx<'_>, from: NodeId, updates: Vec<Update>) {
-        if !self.sync_pending.contains(&from) {
+        let joining = self.sync_pending.contains(&from);
+        let catching_up = self.catch_up.contains(&from);
+        if !joining && !catching_up {
             return;
         }
         let mut outgoing = BTreeMap::new();
@@ -431,15 +514,124 @@ impl Replica {
         for update in updates {
             // Passed on like any write received, so a ring that now runs through this
             // leader still carries the writes its predecessor sends here first.
-            self.receive(ctx, update, &mut outgoing, &mut tally);
+            self.receive(ctx, update, &mut outgoing, &mut tally, false);
         }
-        self.sync_pending.remove(&from);
-        ctx.persist(Record::Synced { peer: from });
-        if self.sync_pending.is_empty() {
-            ctx.count("join_synced");
+        if joining {
+            self.sync_pending.remove(&from);
+            ctx.persist(Record::Synced { peer: from });
+            if self.sync_pending.is_empty() {
+                ctx.count("join_synced");
+            }
         }
+        if catching_up {
+            self.catch_up.remove(&from);
+        }
+        self.settle(ctx, &mut tally);
         self.send_new(ctx, outgoing);
         tally.flush(ctx);
+    }
+
+    // ----- membership ------------------------------------------------------------------
+
+    /// Looks at the members: on a change, rewires and asks for what it must catch up
+    /// with (see the module documentation).
+    fn refresh(&mut self, ctx: &mut Ctx<'_>) {
+        if self.observe_members(ctx) {
+            self.request_sync(ctx);
+        }
+    }
+
+    /// [`Replica::refresh`] but for the catch-up requests; true when the members changed.
+    fn observe_members(&mut self, ctx: &mut Ctx<'_>) -> bool {
+        if self.members.as_slice() == ctx.members() {
+            return false;
+        }
+        if self.members.is_empty() {
+            // Not started through `on_start` (a handler test): nothing to compare with.
+            self.members = ctx.members().to_vec();
+            return false;
+        }
+        let old = std::mem::replace(&mut self.members, ctx.members().to_vec());
+        ctx.count("membership_changed");
+        let removed = old.iter().any(|m| !self.members.contains(m));
+        let members = &self.members;
+        let joining = !self.sync_pending.is_empty();
+        self.sync_pending.retain(|p| members.contains(p));
+        if joining && self.sync_pending.is_empty() {
+            ctx.count("join_synced");
+        }
+        self.catch_up.retain(|p| members.contains(p));
+        if removed {
+            ctx.count("catch_up_started");
+            self.catch_up = ctx.peers().collect();
+        }
+        self.reroute(ctx, &old);
+        // Peers learn the members only at their own next event: the catch-up requests
+        // wake every peer; after an addition, a note does.
+        if self.catch_up.is_empty() {
+            let peers: Vec<NodeId> = ctx.peers().collect();
+            for peer in peers {
+                if !self.sync_pending.contains(&peer) {
+                    ctx.send(peer, Msg::Members);
+                }
+            }
+        }
+        let mut tally = Tally::default();
+        self.settle(ctx, &mut tally);
+        tally.flush(ctx);
+        true
+    }
+
+    /// Once caught up (or at once, when there is nothing to catch up with): records the
+    /// members as settled and stops waiting for writes of removed leaders.
+    fn settle(&mut self, ctx: &mut Ctx<'_>, tally: &mut Tally) {
+        if !self.catch_up.is_empty() || self.members.is_empty() {
+            return;
+        }
+        ctx.persist(Record::Members {
+            members: self.members.clone(),
+        });
+        if !self.held.is_empty() {
+            self.release(tally);
+        }
+    }
+
+    /// Drops the links to leaders that are no longer members, passing the writes they had
+    /// not acknowledged to the leaders that replace them as next hop (the targets of the
+    /// write among the current members that were not its targets among `old`).
+    fn reroute(&mut self, ctx: &mut Ctx<'_>, old: &[NodeId]) {
+        let gone: Vec<NodeId> = self
+            .links
+            .keys()
+            .copied()
+            .filter(|p| !self.members.contains(p))
+            .collect();
+        let mut outgoing: BTreeMap<NodeId, Vec<Dot>> = BTreeMap::new();
+        for peer in gone {
+            let link = self.links.remove(&peer).expect("listed above");
+            for dot in link.pending() {
+                let update = &self.log[&dot];
+                let before = topology::targets(self.config.topology, self.id, old, update);
+                let after = topology::targets(self.config.topology, self.id, &self.members, update);
+                for to in after {
+                    let queued = self.links.get(&to).is_some_and(|l| l.contains(dot));
+                    if !before.contains(&to) && !queued {
+                        outgoing.entry(to).or_default().push(dot);
+                    }
+                }
+            }
+        }
+        if outgoing.is_empty() {
+            return;
+        }
+        for (&to, dots) in &outgoing {
+            ctx.count_by("update_rerouted", dots.len() as u64);
+            ctx.persist(Record::Rerouted {
+                to,
+                dots: dots.clone(),
+            });
+        }
+        self.send_new(ctx, outgoing);
     }
 }
 
@@ -450,9 +642,26 @@ impl Node for Replica {
     type Token = ();
 
     fn on_start(&mut self, ctx: &mut Context<'_, Self>, start: Start) {
+        self.started = true;
         match start {
-            Start::Boot => {}
+            Start::Boot => {
+                self.members = ctx.members().to_vec();
+                ctx.persist(Record::Members {
+                    members: self.members.clone(),
+                });
+            }
             Start::Restart => {
+                // Changes made while this leader was down; then links to leaders that
+                // left (restored from the records) go. Catch-up requests go below.
+                self.observe_members(ctx);
+                let members = self.members.clone();
+                self.reroute(ctx, &members);
+                if self.catch_up.is_empty() && !self.held.is_empty() {
+                    // Writes held for a removed leader's while replaying the records.
+                    let mut tally = Tally::default();
+                    self.release(&mut tally);
+                    tally.flush(ctx);
+                }
                 ctx.count("restarted");
                 // Peers back off while this leader is down: tell them to resend now.
                 ctx.broadcast(Msg::Restarted);
@@ -465,6 +674,10 @@ impl Node for Replica {
                 ctx.persist(Record::Joined {
                     peers: peers.clone(),
                 });
+                self.members = ctx.members().to_vec();
+                ctx.persist(Record::Members {
+                    members: self.members.clone(),
+                });
                 self.sync_pending = peers.into_iter().collect();
                 self.request_sync(ctx);
             }
@@ -472,6 +685,7 @@ impl Node for Replica {
     }
 
     fn on_message(&mut self, ctx: &mut Context<'_, Self>, from: NodeId, msg: Msg) {
+        self.refresh(ctx);
         match msg {
             Msg::Updates(updates) => self.on_updates(ctx, from, updates),
             Msg::Ack(dots) => self.on_ack(ctx, from, dots),
@@ -481,15 +695,24 @@ impl Node for Replica {
                 }
                 self.retransmit(ctx);
             }
-            Msg::SyncRequest => {
+            Msg::SyncRequest { have } => {
                 ctx.count("sync_served");
-                ctx.send(from, Msg::SyncReply(self.log.values().cloned().collect()));
+                let missing = self
+                    .log
+                    .values()
+                    .filter(|u| !have.covers(u.dot))
+                    .cloned()
+                    .collect();
+                ctx.send(from, Msg::SyncReply(missing));
             }
             Msg::SyncReply(updates) => self.on_sync_reply(ctx, from, updates),
+            // Handled by the refresh above.
+            Msg::Members => {}
         }
     }
 
     fn on_timer(&mut self, ctx: &mut Context<'_, Self>, timer: Timer) {
+        self.refresh(ctx);
         match timer {
             Timer::Retransmit => {
                 self.retransmit_armed = false;
@@ -503,6 +726,7 @@ impl Node for Replica {
     }
 
     fn on_request(&mut self, ctx: &mut Context<'_, Self>, request: Request<()>) {
+        self.refresh(ctx);
         if !self.sync_pending.is_empty() {
             // A joining leader has not got the cluster's writes yet.
             ctx.count("request_refused_joining");
@@ -525,6 +749,7 @@ impl Node for Replica {
     fn is_quiet(&self) -> bool {
         self.held.is_empty()
             && self.sync_pending.is_empty()
+            && self.catch_up.is_empty()
             && self.links.values().all(Link::is_empty)
     }
 }

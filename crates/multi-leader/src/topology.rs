@@ -10,6 +10,13 @@
 //!   leaf. A crashed root cuts every leaf off from every other. (A tree generalises this:
 //!   each node forwards to its neighbours the write has not passed through.)
 //!
+//! **Membership.** Targets are always computed from the current members (in id order,
+//! possibly with gaps after a `remove_node`), so every leader derives the same wiring
+//! from the same list: a joining leader takes its place in the ring (its predecessor now
+//! passes writes to it) or becomes a leaf; a removed leader is skipped (its predecessor
+//! passes writes to its successor). If the star's root is removed, the member with the
+//! lowest id becomes the root ([`effective_root`]); every leader computes the same one.
+//!
 //! Whatever the topology, a write is never passed to a leader in its `seen` list (the
 //! leaders it already passed through, its origin first): that is what prevents
 //! replication loops, and with it every leader receives every write exactly once along
@@ -32,18 +39,26 @@ pub fn targets(topology: Topology, me: NodeId, members: &[NodeId], update: &Upda
             Some(i) => vec![members[(i + 1) % members.len()]],
             None => Vec::new(),
         },
-        // The scenario loader makes the root an initial member; never send to a stranger.
-        Topology::Star { root } if !members.contains(&root) => {
-            return targets(Topology::AllToAll, me, members, update);
-        }
-        Topology::Star { root } if root == me => members.to_vec(),
-        Topology::Star { root } if origin == me => vec![root],
-        Topology::Star { .. } => Vec::new(),
+        Topology::Star { root } => match effective_root(root, members) {
+            Some(root) if root == me => members.to_vec(),
+            Some(root) if origin == me => vec![root],
+            _ => Vec::new(),
+        },
     };
     neighbours
         .into_iter()
         .filter(|&n| n != me && !update.seen.contains(&n))
         .collect()
+}
+
+/// The star's root among `members`: the configured one while it is a member, else the
+/// member with the lowest id (`None` only without members).
+pub fn effective_root(root: NodeId, members: &[NodeId]) -> Option<NodeId> {
+    if members.contains(&root) {
+        Some(root)
+    } else {
+        members.first().copied()
+    }
 }
 
 #[cfg(test)]

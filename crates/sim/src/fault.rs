@@ -48,9 +48,50 @@ pub enum FaultAction {
     Upgrade(NodeId),
     /// A new node joins and is set up by the protocol (snapshot plus catch-up).
     AddNode(NodeId),
+    /// The node leaves the cluster for good: it stops, and no longer appears among the
+    /// members the other nodes and the clients see.
+    RemoveNode(NodeId),
+    /// The node stops handling anything but keeps its state: its timers, incoming
+    /// messages and client requests wait until it resumes (unlike a crash, which loses
+    /// them and the node's volatile state).
+    Pause(NodeId),
+    /// A paused node goes on; everything that waited is handled now, in order.
+    Resume(NodeId),
+    /// Messages on one direction of one link are held (a clogged link) and delivered,
+    /// late and in random order, when the hold ends.
+    Hold {
+        /// Sender side.
+        from: NodeId,
+        /// Receiver side.
+        to: NodeId,
+    },
+    /// Messages to and from the node are held, and delivered when the hold ends.
+    HoldNode(NodeId),
+    /// Swizzle-clog: the links among these nodes (both directions) are held one by one
+    /// over the first half of the window, then released in reverse order.
+    Swizzle(Vec<NodeId>),
+    /// Every node-to-node message gets an extra delay drawn uniformly from
+    /// `0..=extra_max`, so messages overtake each other far more than usual.
+    Reorder {
+        /// Largest extra delay.
+        extra_max: SimDuration,
+    },
 }
 
 impl FaultAction {
+    /// The directed links a swizzle clogs, in clogging order.
+    pub fn swizzle_links(nodes: &[NodeId]) -> Vec<(NodeId, NodeId)> {
+        let mut links = Vec::new();
+        for &a in nodes {
+            for &b in nodes {
+                if a != b {
+                    links.push((a, b));
+                }
+            }
+        }
+        links
+    }
+
     /// A short description for traces and summaries.
     pub fn describe(&self) -> String {
         match self {
@@ -79,6 +120,20 @@ impl FaultAction {
             }
             FaultAction::Upgrade(n) => format!("upgrade {n}"),
             FaultAction::AddNode(n) => format!("add_node {n}"),
+            FaultAction::RemoveNode(n) => format!("remove_node {n}"),
+            FaultAction::Pause(n) => format!("pause {n}"),
+            FaultAction::Resume(n) => format!("resume {n}"),
+            FaultAction::Hold { from, to } => format!("hold {from}->{to}"),
+            FaultAction::HoldNode(n) => format!("hold {n}"),
+            FaultAction::Reorder { extra_max } => format!("reorder +0..{extra_max}"),
+            FaultAction::Swizzle(nodes) => format!(
+                "swizzle {}",
+                nodes
+                    .iter()
+                    .map(NodeId::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
         }
     }
 }
@@ -110,17 +165,26 @@ pub enum RandomKind {
     Lag,
     /// Skew one node's clock by up to `±max_fault`.
     ClockSkew,
+    /// Pause a node (it resumes when the fault ends).
+    Pause,
+    /// Hold every message to and from a node, then release them late and out of order.
+    Hold,
+    /// Reorder every message by up to `max_fault/10` of extra delay.
+    Reorder,
 }
 
 impl RandomKind {
     /// Every kind, with its scenario-file name.
-    pub const ALL: [(RandomKind, &'static str); 6] = [
+    pub const ALL: [(RandomKind, &'static str); 9] = [
         (RandomKind::Crash, "crash"),
         (RandomKind::Partition, "partition"),
         (RandomKind::Isolate, "isolate"),
         (RandomKind::LinkDown, "link_down"),
         (RandomKind::Lag, "lag"),
         (RandomKind::ClockSkew, "clock_skew"),
+        (RandomKind::Pause, "pause"),
+        (RandomKind::Hold, "hold"),
+        (RandomKind::Reorder, "reorder"),
     ];
 
     /// The kind named `name` in a scenario file.
@@ -144,6 +208,11 @@ pub struct RandomFaults {
     pub at: SimTime,
     /// When it stops (every fault it started has ended by then).
     pub until: SimTime,
+    /// Swarm mode: draw from the seed which of `kinds` this run uses (each with
+    /// probability 1/2, at least one) and how often each fires (its share of the fault
+    /// starts weighted by a factor drawn from 1/4 to 4), so that a sweep explores many
+    /// fault mixes instead of one.
+    pub swarm: bool,
 }
 
 impl RandomFaults {
@@ -154,6 +223,26 @@ impl RandomFaults {
         if self.kinds.is_empty() || nodes == 0 {
             return faults;
         }
+        // Swarm mode: this run's own mix of kinds and weights, drawn first.
+        let (kinds, weights): (Vec<RandomKind>, Vec<u64>) = if self.swarm {
+            let mut chosen: Vec<(RandomKind, u64)> = Vec::new();
+            for &kind in &self.kinds {
+                // Drawn for every kind in order, kept or not, so one kind's fate does not
+                // shift another's.
+                let keep = rng.below(2) == 0;
+                let weight = rng.between(1, 16);
+                if keep {
+                    chosen.push((kind, weight));
+                }
+            }
+            if chosen.is_empty() {
+                chosen.push((*rng.pick(&self.kinds), 4));
+            }
+            chosen.into_iter().unzip()
+        } else {
+            (self.kinds.clone(), vec![1; self.kinds.len()])
+        };
+        let total_weight: u64 = weights.iter().sum();
         let gap = Latency::Exponential {
             mean_micros: self.mean_interval.as_micros() as f64,
         };
@@ -168,7 +257,18 @@ impl RandomFaults {
             if t >= self.until {
                 break;
             }
-            let kind = *rng.pick(&self.kinds);
+            let kind = {
+                let mut draw = rng.below(total_weight);
+                let mut chosen = kinds[0];
+                for (&k, &w) in kinds.iter().zip(&weights) {
+                    if draw < w {
+                        chosen = k;
+                        break;
+                    }
+                    draw -= w;
+                }
+                chosen
+            };
             let length =
                 SimDuration::from_micros(rng.between(shortest, self.max_fault.as_micros()));
             let end = (t + length).min(self.until);
@@ -235,6 +335,19 @@ impl RandomFaults {
                         offset_micros,
                     }));
                 }
+                RandomKind::Pause => {
+                    if down_until[node.index()] > t {
+                        continue;
+                    }
+                    down_until[node.index()] = end;
+                    faults.push(window(FaultAction::Pause(node)));
+                }
+                RandomKind::Hold => faults.push(window(FaultAction::HoldNode(node))),
+                RandomKind::Reorder => {
+                    let extra_max =
+                        SimDuration::from_micros((self.max_fault.as_micros() / 10).max(1));
+                    faults.push(window(FaultAction::Reorder { extra_max }));
+                }
             }
         }
         faults.sort_by_key(|f| f.at);
@@ -253,6 +366,7 @@ mod tests {
             max_fault: SimDuration::from_millis(400),
             at: SimTime::ZERO,
             until: SimTime::from_micros(20_000_000),
+            swarm: false,
         }
     }
 
@@ -291,6 +405,52 @@ mod tests {
                 assert!(groups.iter().all(|g| !g.is_empty()), "{f:?}");
                 assert_eq!(groups.iter().map(Vec::len).sum::<usize>(), 3);
             }
+        }
+    }
+
+    #[test]
+    fn swarm_mode_draws_a_different_mix_per_seed() {
+        let every: Vec<RandomKind> = RandomKind::ALL.iter().map(|(k, _)| *k).collect();
+        let n = RandomFaults {
+            kinds: every.clone(),
+            swarm: true,
+            ..nemesis()
+        };
+        let kinds_of = |seed| {
+            let faults = n.expand(5, &mut SimRng::stream(seed, "faults"));
+            let mut kinds: Vec<String> = faults
+                .iter()
+                .map(|f| f.action.describe().split(' ').next().unwrap().to_owned())
+                .collect();
+            kinds.sort();
+            kinds.dedup();
+            kinds
+        };
+        let mixes: std::collections::BTreeSet<Vec<String>> = (0..20).map(kinds_of).collect();
+        assert!(mixes.len() >= 10, "only {} distinct mixes", mixes.len());
+        // Without swarm every kind shows up in a long enough run.
+        let plain = RandomFaults {
+            kinds: every,
+            ..nemesis()
+        };
+        let faults = plain.expand(5, &mut SimRng::stream(1, "faults"));
+        for prefix in [
+            "crash",
+            "partition",
+            "isolate",
+            "link_down",
+            "lag",
+            "clock_skew",
+            "pause",
+            "hold",
+            "reorder",
+        ] {
+            assert!(
+                faults
+                    .iter()
+                    .any(|f| f.action.describe().starts_with(prefix)),
+                "{prefix}"
+            );
         }
     }
 

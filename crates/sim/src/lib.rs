@@ -41,6 +41,6 @@ pub use node::{
 };
 pub use repsim_history::{KeyId, NodeId, ProcessId, RoleKind, ValueId};
 pub use rng::{Probability, SimRng};
-pub use sim::{Limits, RunOutcome, RunOutput, SimConfig, Simulation, Stats};
+pub use sim::{Limits, RunOutcome, RunOutput, SimConfig, Simulation, Stats, SyncPolicy};
 pub use time::{SimDuration, SimTime};
 pub use trace::{Trace, TraceConfig};

@@ -41,6 +41,9 @@ pub struct NetworkConfig {
     pub drop_rate: Probability,
     /// Chance that a node-to-node message is delivered twice (independent delays).
     pub duplicate_rate: Probability,
+    /// Chance that a node-to-node message arrives corrupted; the receiver's checksum
+    /// detects it and drops it (counted apart from other losses).
+    pub corrupt_rate: Probability,
     /// Per-link overrides.
     pub links: Vec<LinkConfig>,
 }
@@ -51,6 +54,7 @@ impl Default for NetworkConfig {
             latency: Latency::Constant(SimDuration::from_millis(1)),
             drop_rate: Probability::NEVER,
             duplicate_rate: Probability::NEVER,
+            corrupt_rate: Probability::NEVER,
             links: Vec::new(),
         }
     }
@@ -65,6 +69,8 @@ pub enum DropReason {
     Random,
     /// The target was down at arrival, or restarted since the message was sent.
     Crashed,
+    /// It arrived corrupted and the receiver's checksum rejected it (`corrupt_rate`).
+    Corrupt,
 }
 
 impl DropReason {
@@ -74,6 +80,7 @@ impl DropReason {
             DropReason::Cut => "cut",
             DropReason::Random => "random",
             DropReason::Crashed => "crashed",
+            DropReason::Corrupt => "corrupt",
         }
     }
 }
@@ -91,6 +98,8 @@ pub enum Verdict {
         /// The link's cut epoch at send time; a different epoch at arrival means the link
         /// was cut meanwhile.
         epoch: u32,
+        /// The copy (and its duplicate) arrives corrupted.
+        corrupt: bool,
     },
     /// Lost.
     Drop(DropReason),
@@ -108,6 +117,10 @@ pub struct Network {
     epochs: Vec<u32>,
     /// Node → extra delay on messages to or from it.
     lag: Vec<SimDuration>,
+    /// Directed link → how many active faults hold (clog) it.
+    holds: Vec<u16>,
+    /// Largest extra delay of each active reorder window.
+    reorder: Vec<SimDuration>,
     rng: SimRng,
 }
 
@@ -121,6 +134,8 @@ impl Network {
             cuts: Vec::new(),
             epochs: Vec::new(),
             lag: Vec::new(),
+            holds: Vec::new(),
+            reorder: Vec::new(),
             rng,
         };
         network.resize(size);
@@ -136,11 +151,13 @@ impl Network {
         let mut latency = Vec::with_capacity(size * size);
         let mut cuts = vec![0; size * size];
         let mut epochs = vec![0; size * size];
+        let mut holds = vec![0; size * size];
         for from in 0..size {
             for to in 0..size {
                 if from < old && to < old {
                     cuts[from * size + to] = self.cuts[from * old + to];
                     epochs[from * size + to] = self.epochs[from * old + to];
+                    holds[from * size + to] = self.holds[from * old + to];
                 }
                 latency.push(self.config.latency);
             }
@@ -154,6 +171,7 @@ impl Network {
         self.latency = latency;
         self.cuts = cuts;
         self.epochs = epochs;
+        self.holds = holds;
         self.lag.resize(size, SimDuration::ZERO);
         self.size = size;
     }
@@ -179,15 +197,64 @@ impl Network {
             return Verdict::Drop(DropReason::Random);
         }
         let extra = self.lag[from.index()] + self.lag[to.index()];
-        let delay = self.latency[link].sample(&mut self.rng) + extra;
+        let delay = self.latency[link].sample(&mut self.rng) + extra + self.reorder_delay();
         let duplicate = (!self.config.duplicate_rate.is_never()
             && self.rng.chance(self.config.duplicate_rate))
-        .then(|| self.latency[link].sample(&mut self.rng) + extra);
+        .then(|| self.latency[link].sample(&mut self.rng) + extra + self.reorder_delay());
+        let corrupt =
+            !self.config.corrupt_rate.is_never() && self.rng.chance(self.config.corrupt_rate);
         Verdict::Deliver {
             delay,
             duplicate,
             epoch: self.epochs[link],
+            corrupt,
         }
+    }
+
+    /// The extra delay of an active reorder window (none when no window is active).
+    fn reorder_delay(&mut self) -> SimDuration {
+        match self.reorder.iter().max() {
+            Some(max) => SimDuration::from_micros(self.rng.between(0, max.as_micros())),
+            None => SimDuration::ZERO,
+        }
+    }
+
+    /// Starts (`add`) or ends a reorder window.
+    pub fn set_reorder(&mut self, extra_max: SimDuration, add: bool) {
+        if add {
+            self.reorder.push(extra_max);
+        } else if let Some(i) = self.reorder.iter().position(|&e| e == extra_max) {
+            self.reorder.remove(i);
+        }
+    }
+
+    /// Holds (`hold = true`) or releases one directed link, counting overlapping faults.
+    pub fn set_hold(&mut self, from: NodeId, to: NodeId, hold: bool) {
+        if from == to || from.index() >= self.size || to.index() >= self.size {
+            return;
+        }
+        let link = self.link(from, to);
+        if hold {
+            self.holds[link] += 1;
+        } else {
+            assert!(
+                self.holds[link] > 0,
+                "releasing {from}->{to}, which is not held"
+            );
+            self.holds[link] -= 1;
+        }
+    }
+
+    /// True if messages on `from` → `to` are held now.
+    #[inline]
+    pub fn is_held(&self, from: NodeId, to: NodeId) -> bool {
+        self.holds[self.link(from, to)] > 0
+    }
+
+    /// A fresh one-way delay for a held message released now.
+    pub fn release_delay(&mut self, from: NodeId, to: NodeId) -> SimDuration {
+        let link = self.link(from, to);
+        self.latency[link].sample(&mut self.rng) + self.lag[from.index()] + self.lag[to.index()]
     }
 
     /// True if a message sent with `epoch` may still arrive over `from` → `to`.
@@ -241,10 +308,12 @@ impl Network {
         };
     }
 
-    /// Heals every cut and lag (end of the workload).
+    /// Heals every cut, lag, hold and reorder window (end of the workload).
     pub fn heal(&mut self) {
         self.cuts.fill(0);
         self.lag.fill(SimDuration::ZERO);
+        self.holds.fill(0);
+        self.reorder.clear();
     }
 
     /// The network's own random stream (for tests).
@@ -262,6 +331,8 @@ pub(crate) struct Envelope<M> {
     pub(crate) incarnation: u32,
     pub(crate) sent_at: SimTime,
     pub(crate) trace_id: u64,
+    /// Arrives corrupted: the receiver's checksum drops it.
+    pub(crate) corrupt: bool,
     pub(crate) msg: M,
 }
 

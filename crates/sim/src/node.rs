@@ -235,6 +235,8 @@ pub enum Effect<N: Node> {
     Role(RoleKind),
     /// Add to the count of a protocol event (e.g. `snapshot_sent`), for reports.
     Count(&'static str, u64),
+    /// Make everything persisted so far durable now (fsync).
+    Sync,
     /// This node, a follower, applied a log entry this long after the leader wrote it,
     /// as measured by the node (its local clock against the entry's timestamp).
     Lag(SimDuration),
@@ -308,6 +310,12 @@ impl<T> TimerSlab<T> {
     /// True when no timer is pending.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The node a pending timer belongs to.
+    pub(crate) fn node_of(&self, id: TimerId) -> Option<NodeId> {
+        let entry = self.slots.get(id.slot as usize)?;
+        (entry.generation == id.generation).then_some(entry.pending.as_ref()?.node)
     }
 
     /// The tag of a pending timer (for tests).
@@ -426,6 +434,13 @@ impl<N: Node> Context<'_, N> {
     /// Appends a record to this node's durable storage.
     pub fn persist(&mut self, record: N::Record) {
         self.effects.push(Effect::Persist(record));
+    }
+
+    /// Forces what this node persisted so far to stable storage (fsync). Only matters
+    /// when the node's sync policy is periodic: without it, a crash may lose records
+    /// persisted since the last periodic flush.
+    pub fn sync(&mut self) {
+        self.effects.push(Effect::Sync);
     }
 
     /// Replaces this node's durable storage with `records`.

@@ -74,6 +74,21 @@ pub struct SimConfig {
     pub limits: Limits,
     /// Record a trace?
     pub trace: Option<TraceConfig>,
+    /// Per node (by id; missing ones `Always`): when what a node persists becomes
+    /// durable.
+    pub sync: Vec<SyncPolicy>,
+}
+
+/// When a node's persisted records reach stable storage (its `fsync` setting).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SyncPolicy {
+    /// Every record is durable as soon as it is persisted (fsync per write).
+    #[default]
+    Always,
+    /// Records become durable at the next periodic flush, every this often; a crash loses
+    /// an arbitrary suffix of what was persisted since the last flush. A protocol that
+    /// acknowledges after `persist` without `sync` then loses acknowledged writes.
+    Every(SimDuration),
 }
 
 impl Default for SimConfig {
@@ -87,6 +102,7 @@ impl Default for SimConfig {
             faults: Vec::new(),
             limits: Limits::default(),
             trace: None,
+            sync: Vec::new(),
         }
     }
 }
@@ -130,6 +146,14 @@ pub struct Stats {
     pub dropped_random: u64,
     /// Lost because the target was down or restarted.
     pub dropped_crashed: u64,
+    /// Arrived corrupted and dropped by the receiver's checksum (`corrupt_rate`).
+    pub dropped_corrupt: u64,
+    /// Messages held by a clogged link and delivered late when it was released.
+    pub held: u64,
+    /// Events that waited for a paused node.
+    pub deferred: u64,
+    /// Persisted records lost in crashes because they were not yet synced.
+    pub records_lost: u64,
     /// Timers fired.
     pub timers: u64,
     /// Most events pending at once.
@@ -143,7 +167,7 @@ pub struct Stats {
 impl Stats {
     /// All messages lost, whatever the reason.
     pub fn dropped(&self) -> u64 {
-        self.dropped_cut + self.dropped_random + self.dropped_crashed
+        self.dropped_cut + self.dropped_random + self.dropped_crashed + self.dropped_corrupt
     }
 }
 
@@ -164,7 +188,7 @@ pub struct RunOutput {
     pub end: SimTime,
     /// The trace, if one was asked for.
     pub trace: Option<Trace>,
-    /// Every node that was ever a member, in id order.
+    /// Every node that was ever a member, in id order (removed ones included).
     pub members: Vec<NodeId>,
     /// Protocol event counts (see [`crate::node::Context::count`]), by name.
     pub counters: BTreeMap<&'static str, u64>,
@@ -193,6 +217,11 @@ enum Scheduled {
     FaultEnd(u32),
     /// The workload ends: heal everything and settle.
     WorkloadEnd,
+    /// Node `i`'s periodic flush makes its pending records durable.
+    Sync(u32),
+    /// Step `step` of swizzle fault `fault`: below the number of links, hold link
+    /// `step`; from there on, release the links in reverse order.
+    Swizzle { fault: u32, step: u32 },
 }
 
 impl Scheduled {
@@ -208,6 +237,8 @@ impl Scheduled {
             Scheduled::FaultStart(i) => (7, u64::from(i), 0),
             Scheduled::FaultEnd(i) => (8, u64::from(i), 0),
             Scheduled::WorkloadEnd => (9, 0, 0),
+            Scheduled::Sync(i) => (10, u64::from(i), 0),
+            Scheduled::Swizzle { fault, step } => (11, u64::from(fault), u64::from(step)),
         };
         kind | a << 4 | b << 36
     }
@@ -222,11 +253,57 @@ struct NodeSlot<N: Node> {
     node: Option<N>,
     /// Bumped at every crash: stale timers and messages to an old incarnation are dropped.
     incarnation: u32,
+    /// What is durable.
     storage: Vec<N::Record>,
+    /// Persisted but not yet synced (with a periodic sync policy).
+    unsynced: Vec<StorageOp<N::Record>>,
+    sync: SyncPolicy,
+    sync_armed: bool,
+    /// Left the cluster (`remove_node`): never restarted, not in the final state.
+    removed: bool,
+    /// Paused: events for the node wait here, in order, until it resumes.
+    paused: bool,
+    deferred: Vec<Scheduled>,
     clock_offset_micros: i64,
     format_version: u32,
     rng: SimRng,
     is_leader: bool,
+}
+
+/// A write to a node's storage not yet synced.
+enum StorageOp<R> {
+    Append(R),
+    Replace(Vec<R>),
+}
+
+impl<N: Node> NodeSlot<N> {
+    fn new(node: N, seed: u64, id: NodeId, sync: SyncPolicy) -> NodeSlot<N> {
+        NodeSlot {
+            node: Some(node),
+            incarnation: 0,
+            storage: Vec::new(),
+            unsynced: Vec::new(),
+            sync,
+            sync_armed: false,
+            removed: false,
+            paused: false,
+            deferred: Vec::new(),
+            clock_offset_micros: 0,
+            format_version: 1,
+            rng: SimRng::stream(seed, &format!("node/{id}")),
+            is_leader: false,
+        }
+    }
+
+    /// Applies unsynced writes (all of them, or the first `keep`) to durable storage.
+    fn flush(&mut self, keep: usize) {
+        for op in self.unsynced.drain(..).take(keep) {
+            match op {
+                StorageOp::Append(r) => self.storage.push(r),
+                StorageOp::Replace(rs) => self.storage = rs,
+            }
+        }
+    }
 }
 
 struct RequestEnvelope<T> {
@@ -242,6 +319,9 @@ struct ReplyEnvelope<T> {
     token: Option<T>,
 }
 
+/// The links a window fault cut and held, to undo exactly.
+type ActiveLinks = (Vec<(NodeId, NodeId)>, Vec<(NodeId, NodeId)>);
+
 type TokenOf<P> = <<P as Protocol>::Node as Node>::Token;
 
 /// A run in progress. Build with [`Simulation::new`], then [`Simulation::run`].
@@ -251,6 +331,7 @@ pub struct Simulation<P: Protocol> {
     now: SimTime,
     queue: EventQueue<Scheduled>,
     nodes: Vec<NodeSlot<P::Node>>,
+    /// The current members, in id order (what nodes and clients see).
     members: Vec<NodeId>,
     up: Vec<bool>,
     messages: Slab<Envelope<<P::Node as Node>::Msg>>,
@@ -260,13 +341,18 @@ pub struct Simulation<P: Protocol> {
     effects: Vec<Effect<P::Node>>,
     network: Network,
     client_rng: SimRng,
+    /// Decides how much of a crashed node's unsynced storage survives.
+    storage_rng: SimRng,
+    /// Messages waiting on a held (clogged) link, by slab slot.
+    held: Vec<u32>,
     clients: Vec<Client<TokenOf<P>>>,
     next_value: u32,
     clients_busy: usize,
     /// Non-background node-to-node messages in flight.
     significant_in_flight: u64,
     /// Active window faults: the links each one cut, to undo exactly.
-    active: Vec<Option<Vec<(NodeId, NodeId)>>>,
+    /// Active window faults: the links each one cut and the links it held.
+    active: Vec<Option<ActiveLinks>>,
     workload_over: bool,
     settle_deadline: SimTime,
     history: History,
@@ -283,16 +369,9 @@ impl<P: Protocol> Simulation<P> {
     pub fn new(protocol: P, config: SimConfig) -> Simulation<P> {
         let seed = config.seed;
         let size = usize::from(config.nodes);
+        let sync_of = |i: u16| config.sync.get(usize::from(i)).copied().unwrap_or_default();
         let nodes = (0..config.nodes)
-            .map(|i| NodeSlot {
-                node: Some(protocol.create(NodeId(i), &[])),
-                incarnation: 0,
-                storage: Vec::new(),
-                clock_offset_micros: 0,
-                format_version: 1,
-                rng: SimRng::stream(seed, &format!("node/{}", NodeId(i))),
-                is_leader: false,
-            })
+            .map(|i| NodeSlot::new(protocol.create(NodeId(i), &[]), seed, NodeId(i), sync_of(i)))
             .collect();
         let clients = (0..config.clients.count)
             .map(|p| Client::new(seed, ProcessId(p)))
@@ -305,6 +384,8 @@ impl<P: Protocol> Simulation<P> {
                 SimRng::stream(seed, "network"),
             ),
             client_rng: SimRng::stream(seed, "clients"),
+            storage_rng: SimRng::stream(seed, "storage"),
+            held: Vec::new(),
             trace: config.trace.map(Trace::new),
             active: vec![None; config.faults.len()],
             protocol,
@@ -367,7 +448,7 @@ impl<P: Protocol> Simulation<P> {
             outcome,
             end: self.now,
             trace: self.trace,
-            members: self.members,
+            members: (0..self.nodes.len()).map(|i| NodeId(i as u16)).collect(),
             counters: self.counters,
             lag: self.lag,
         }
@@ -424,6 +505,12 @@ impl<P: Protocol> Simulation<P> {
                 Scheduled::FaultStart(i) => self.start_fault(i as usize),
                 Scheduled::FaultEnd(i) => self.end_fault(i as usize),
                 Scheduled::WorkloadEnd => self.end_workload(),
+                Scheduled::Swizzle { fault, step } => self.swizzle(fault as usize, step as usize),
+                Scheduled::Sync(i) => {
+                    let slot = &mut self.nodes[i as usize];
+                    slot.sync_armed = false;
+                    slot.flush(usize::MAX);
+                }
             }
             let pending = self.queue.len() as u64;
             if pending > self.stats.peak_pending {
@@ -440,7 +527,7 @@ impl<P: Protocol> Simulation<P> {
             && self
                 .nodes
                 .iter()
-                .all(|slot| slot.node.as_ref().is_some_and(Node::is_quiet))
+                .all(|slot| slot.removed || slot.node.as_ref().is_some_and(Node::is_quiet))
     }
 
     /// Calls a handler on a node that is up, then applies the effects it asked for.
@@ -492,11 +579,34 @@ impl<P: Protocol> Simulation<P> {
                 });
                 self.queue.push(self.now + delay, Scheduled::Reply(slot));
             }
-            Effect::Persist(record) => self.nodes[from.index()].storage.push(record),
-            Effect::Checkpoint(records) => self.nodes[from.index()].storage = records,
+            Effect::Persist(record) => self.write_storage(from, StorageOp::Append(record)),
+            Effect::Checkpoint(records) => self.write_storage(from, StorageOp::Replace(records)),
+            Effect::Sync => self.nodes[from.index()].flush(usize::MAX),
             Effect::Role(kind) => self.record_role(from, kind),
             Effect::Count(event, amount) => *self.counters.entry(event).or_insert(0) += amount,
             Effect::Lag(lag) => self.lag.entry(from).or_default().push((self.now, lag)),
+        }
+    }
+
+    /// A write to `node`'s storage: durable at once, or at its next periodic flush.
+    fn write_storage(&mut self, node: NodeId, op: StorageOp<<P::Node as Node>::Record>) {
+        let slot = &mut self.nodes[node.index()];
+        match slot.sync {
+            SyncPolicy::Always => {
+                slot.unsynced.push(op);
+                slot.flush(usize::MAX);
+            }
+            SyncPolicy::Every(interval) => {
+                slot.unsynced.push(op);
+                if !slot.sync_armed {
+                    slot.sync_armed = true;
+                    // Flushes happen on a fixed grid of the node's interval.
+                    let period = interval.as_micros().max(1);
+                    let next = (self.now.as_micros() / period + 1) * period;
+                    self.queue
+                        .push(SimTime::from_micros(next), Scheduled::Sync(node.0.into()));
+                }
+            }
         }
     }
 
@@ -523,10 +633,11 @@ impl<P: Protocol> Simulation<P> {
     }
 
     fn send(&mut self, from: NodeId, to: NodeId, msg: <P::Node as Node>::Msg) {
-        // Members are always n0..n{len-1}: `add_node` brings in the next id.
+        // A removed node may still be addressed by a peer that has not noticed yet; the
+        // message is lost at delivery like one to a crashed node.
         assert!(
-            to.index() < self.members.len(),
-            "{from} sent a message to {to}, which is not a member"
+            to.index() < self.nodes.len(),
+            "{from} sent a message to {to}, which does not exist"
         );
         self.stats.sent += 1;
         let trace_id = self.next_trace_id;
@@ -551,6 +662,7 @@ impl<P: Protocol> Simulation<P> {
                 delay,
                 duplicate,
                 epoch,
+                corrupt,
             } => {
                 let incarnation = self.nodes[to.index()].incarnation;
                 let significant = !<P::Node as Node>::is_background(&msg);
@@ -563,6 +675,7 @@ impl<P: Protocol> Simulation<P> {
                         incarnation,
                         sent_at: self.now,
                         trace_id,
+                        corrupt,
                         msg: msg.clone(),
                     };
                     let slot = self.messages.insert(copy);
@@ -576,6 +689,7 @@ impl<P: Protocol> Simulation<P> {
                     incarnation,
                     sent_at: self.now,
                     trace_id,
+                    corrupt,
                     msg,
                 };
                 let slot = self.messages.insert(envelope);
@@ -590,6 +704,7 @@ impl<P: Protocol> Simulation<P> {
             DropReason::Cut => self.stats.dropped_cut += 1,
             DropReason::Random => self.stats.dropped_random += 1,
             DropReason::Crashed => self.stats.dropped_crashed += 1,
+            DropReason::Corrupt => self.stats.dropped_corrupt += 1,
         }
         if let Some(trace) = &mut self.trace {
             trace.record(
@@ -605,11 +720,25 @@ impl<P: Protocol> Simulation<P> {
     }
 
     fn deliver(&mut self, slot: u32) {
+        let (from, to) = {
+            let envelope = self
+                .messages
+                .get(slot)
+                .expect("a queued message is in the slab");
+            (envelope.from, envelope.to)
+        };
+        if self.nodes[to.index()].paused {
+            return self.defer(to, Scheduled::Deliver(slot));
+        }
+        if self.network.is_held(from, to) {
+            // A clogged link: the message waits until the hold ends.
+            self.stats.held += 1;
+            return self.held.push(slot);
+        }
         let envelope = self.messages.remove(slot);
         if !<P::Node as Node>::is_background(&envelope.msg) {
             self.significant_in_flight -= 1;
         }
-        let (from, to) = (envelope.from, envelope.to);
         debug_assert!(envelope.sent_at <= self.now);
         if !self.network.survives(from, to, envelope.epoch) {
             return self.count_drop(envelope.trace_id, from, to, DropReason::Cut);
@@ -617,6 +746,9 @@ impl<P: Protocol> Simulation<P> {
         let target = &self.nodes[to.index()];
         if target.node.is_none() || target.incarnation != envelope.incarnation {
             return self.count_drop(envelope.trace_id, from, to, DropReason::Crashed);
+        }
+        if envelope.corrupt {
+            return self.count_drop(envelope.trace_id, from, to, DropReason::Corrupt);
         }
         self.stats.delivered += 1;
         if let Some(trace) = &mut self.trace {
@@ -634,6 +766,11 @@ impl<P: Protocol> Simulation<P> {
     }
 
     fn fire_timer(&mut self, id: TimerId) {
+        if let Some(node) = self.timers.node_of(id)
+            && self.nodes[node.index()].paused
+        {
+            return self.defer(node, Scheduled::Timer(id));
+        }
         let Some(pending) = self.timers.take(id) else {
             return;
         };
@@ -682,7 +819,7 @@ impl<P: Protocol> Simulation<P> {
             self.protocol.route(&view, &op, &mut client.route)
         };
         assert!(
-            target.index() < self.members.len(),
+            self.members.contains(&target),
             "route chose {target}, which is not a member"
         );
         let invoke = u32::try_from(self.history.events.len()).expect("fewer than 2^32 events");
@@ -746,6 +883,14 @@ impl<P: Protocol> Simulation<P> {
     }
 
     fn arrive_request(&mut self, slot: u32) {
+        let to = self
+            .requests
+            .get(slot)
+            .expect("a queued request is in the slab")
+            .to;
+        if self.nodes[to.index()].paused {
+            return self.defer(to, Scheduled::Request(slot));
+        }
         let RequestEnvelope {
             to,
             incarnation,
@@ -777,7 +922,7 @@ impl<P: Protocol> Simulation<P> {
         }
         if let Reply::Redirect(to) = reply {
             let in_flight = self.clients[p].in_flight.as_mut().expect("checked above");
-            if in_flight.redirects < MAX_REDIRECTS && to.index() < self.members.len() {
+            if in_flight.redirects < MAX_REDIRECTS && self.members.contains(&to) {
                 in_flight.redirects += 1;
                 self.clients[p].redirect_hint = Some(to);
                 return self.send_request(p, to);
@@ -859,6 +1004,7 @@ impl<P: Protocol> Simulation<P> {
         let fault = self.config.faults[i].clone();
         self.trace_fault(fault.action.describe());
         let mut cut = Vec::new();
+        let mut held = Vec::new();
         match fault.action {
             FaultAction::Crash(node) => self.crash(node),
             FaultAction::Restart(node) => self.restart(node),
@@ -870,6 +1016,11 @@ impl<P: Protocol> Simulation<P> {
                 }
             }
             FaultAction::AddNode(node) => self.add_node(node),
+            FaultAction::RemoveNode(node) => {
+                self.crash(node);
+                self.nodes[node.index()].removed = true;
+                self.members.retain(|&m| m != node);
+            }
             FaultAction::Partition(groups) => {
                 for (g, group) in groups.iter().enumerate() {
                     for other in groups.iter().skip(g + 1) {
@@ -898,18 +1049,48 @@ impl<P: Protocol> Simulation<P> {
             } => {
                 self.nodes[node.index()].clock_offset_micros = offset_micros;
             }
+            FaultAction::Pause(node) => self.pause(node),
+            FaultAction::Resume(node) => self.resume(node),
+            FaultAction::Hold { from, to } => held.push((from, to)),
+            FaultAction::HoldNode(node) => {
+                for &other in &self.members {
+                    if other != node {
+                        held.push((node, other));
+                        held.push((other, node));
+                    }
+                }
+            }
+            FaultAction::Reorder { extra_max } => self.network.set_reorder(extra_max, true),
+            FaultAction::Swizzle(ref nodes) => {
+                let links = FaultAction::swizzle_links(nodes).len() as u64;
+                let until = fault.until.expect("a swizzle is a window");
+                let step = until.since(fault.at).as_micros() / (2 * links).max(1);
+                for k in 0..2 * links {
+                    let at = fault.at + SimDuration::from_micros(k * step);
+                    self.queue.push(
+                        at,
+                        Scheduled::Swizzle {
+                            fault: i as u32,
+                            step: k as u32,
+                        },
+                    );
+                }
+            }
+        }
+        for &(a, b) in &held {
+            self.network.set_hold(a, b, true);
         }
         for &(a, b) in &cut {
             self.network.set_cut(a, b, true);
         }
         if let Some(until) = fault.until {
-            self.active[i] = Some(cut);
+            self.active[i] = Some((cut, held));
             self.queue.push(until, Scheduled::FaultEnd(i as u32));
         }
     }
 
     fn end_fault(&mut self, i: usize) {
-        let Some(cut) = self.active[i].take() else {
+        let Some((cut, held)) = self.active[i].take() else {
             return;
         };
         let action = self.config.faults[i].action.clone();
@@ -917,10 +1098,83 @@ impl<P: Protocol> Simulation<P> {
         for &(a, b) in &cut {
             self.network.set_cut(a, b, false);
         }
+        for &(a, b) in &held {
+            self.network.set_hold(a, b, false);
+        }
+        if !held.is_empty() {
+            self.release_held();
+        }
         match action {
             FaultAction::Lag { node, extra } => self.network.set_lag(node, extra, false),
             FaultAction::ClockSkew { node, .. } => self.nodes[node.index()].clock_offset_micros = 0,
+            FaultAction::Pause(node) => self.resume(node),
+            FaultAction::Reorder { extra_max } => self.network.set_reorder(extra_max, false),
             _ => {}
+        }
+    }
+
+    /// One step of a swizzle: hold the next link, or release the latest held one.
+    fn swizzle(&mut self, i: usize, step: usize) {
+        let FaultAction::Swizzle(nodes) = &self.config.faults[i].action else {
+            unreachable!("swizzle steps belong to swizzle faults")
+        };
+        let links = FaultAction::swizzle_links(nodes);
+        let Some((_, held)) = &mut self.active[i] else {
+            return; // The fault already ended (or the workload did).
+        };
+        if step < links.len() {
+            let (a, b) = links[step];
+            held.push((a, b));
+            self.network.set_hold(a, b, true);
+        } else if let Some((a, b)) = held.pop() {
+            self.network.set_hold(a, b, false);
+            self.release_held();
+        }
+    }
+
+    /// Keeps an event for a paused node until it resumes.
+    fn defer(&mut self, node: NodeId, event: Scheduled) {
+        self.stats.deferred += 1;
+        self.nodes[node.index()].deferred.push(event);
+    }
+
+    fn pause(&mut self, node: NodeId) {
+        let slot = &mut self.nodes[node.index()];
+        if slot.node.is_some() {
+            slot.paused = true;
+        }
+    }
+
+    /// Resumes a paused node: everything that waited happens now, in its original order.
+    fn resume(&mut self, node: NodeId) {
+        let slot = &mut self.nodes[node.index()];
+        if !slot.paused {
+            return;
+        }
+        slot.paused = false;
+        for event in std::mem::take(&mut slot.deferred) {
+            self.queue.push(self.now, event);
+        }
+    }
+
+    /// Sends on every held message whose link is no longer held, each with a fresh delay,
+    /// so they arrive late and in a new order.
+    fn release_held(&mut self) {
+        let held = std::mem::take(&mut self.held);
+        for slot in held {
+            let (from, to) = {
+                let envelope = self
+                    .messages
+                    .get(slot)
+                    .expect("a held message is in the slab");
+                (envelope.from, envelope.to)
+            };
+            if self.network.is_held(from, to) {
+                self.held.push(slot);
+            } else {
+                let delay = self.network.release_delay(from, to);
+                self.queue.push(self.now + delay, Scheduled::Deliver(slot));
+            }
         }
     }
 
@@ -930,6 +1184,19 @@ impl<P: Protocol> Simulation<P> {
             return;
         }
         slot.incarnation += 1;
+        // What waited for a paused node is lost with it (the messages and requests are
+        // dropped when they are handled, as sent to an old incarnation; timers too).
+        slot.paused = false;
+        for event in std::mem::take(&mut slot.deferred) {
+            self.queue.push(self.now, event);
+        }
+        // Unsynced storage: an arbitrary prefix of it made it to disk.
+        if !slot.unsynced.is_empty() {
+            let total = slot.unsynced.len();
+            let keep = self.storage_rng.below(total as u64 + 1) as usize;
+            slot.flush(keep);
+            self.stats.records_lost += (total - keep) as u64;
+        }
         self.up[node.index()] = false;
         if let Some(trace) = &mut self.trace {
             trace.record(self.now, TraceKind::Down { node });
@@ -941,7 +1208,7 @@ impl<P: Protocol> Simulation<P> {
 
     fn restart(&mut self, node: NodeId) {
         let slot = &mut self.nodes[node.index()];
-        if slot.node.is_some() {
+        if slot.node.is_some() || slot.removed {
             return;
         }
         slot.node = Some(self.protocol.create(node, &slot.storage));
@@ -958,15 +1225,15 @@ impl<P: Protocol> Simulation<P> {
             self.nodes.len(),
             "add_node must bring in the next id"
         );
-        self.nodes.push(NodeSlot {
-            node: Some(self.protocol.create(node, &[])),
-            incarnation: 0,
-            storage: Vec::new(),
-            clock_offset_micros: 0,
-            format_version: 1,
-            rng: SimRng::stream(self.config.seed, &format!("node/{node}")),
-            is_leader: false,
-        });
+        let sync = self
+            .config
+            .sync
+            .get(node.index())
+            .copied()
+            .unwrap_or_default();
+        let created = self.protocol.create(node, &[]);
+        self.nodes
+            .push(NodeSlot::new(created, self.config.seed, node, sync));
         self.members.push(node);
         self.up.push(true);
         if let Some(trace) = &mut self.trace {
@@ -985,10 +1252,14 @@ impl<P: Protocol> Simulation<P> {
             self.end_fault(i);
         }
         self.network.heal();
+        self.release_held();
         for slot in &mut self.nodes {
             slot.clock_offset_micros = 0;
         }
-        for i in 0..self.members.len() {
+        for i in 0..self.nodes.len() {
+            self.resume(NodeId(i as u16));
+        }
+        for i in 0..self.nodes.len() {
             self.restart(NodeId(i as u16));
         }
     }

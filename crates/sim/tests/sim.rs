@@ -45,11 +45,15 @@ fn with_nemesis(mut config: SimConfig) -> SimConfig {
             RandomKind::Partition,
             RandomKind::Lag,
             RandomKind::ClockSkew,
+            RandomKind::Pause,
+            RandomKind::Hold,
+            RandomKind::Reorder,
         ],
         mean_interval: SimDuration::from_millis(200),
         max_fault: SimDuration::from_millis(300),
         at: SimTime::ZERO,
         until: config.duration,
+        swarm: false,
     };
     config.faults = nemesis.expand(config.nodes, &mut SimRng::stream(config.seed, "faults"));
     config
@@ -390,4 +394,148 @@ fn budget_exhaustion_is_an_outcome_not_a_hang() {
     let output = run(config);
     assert_eq!(output.outcome, repsim_sim::RunOutcome::BudgetExhausted);
     assert_eq!(output.stats.events, 1_000);
+}
+
+#[test]
+fn a_paused_node_keeps_its_state_and_handles_what_waited_when_it_resumes() {
+    let mut config = base_config(12);
+    config.network.drop_rate = Probability::NEVER;
+    config.clients.count = 0;
+    config.faults = vec![Fault {
+        at: ms(300),
+        until: Some(ms(500)),
+        action: FaultAction::Pause(NodeId(1)),
+    }];
+    let (protocol, probe) = GossipProtocol::new(1);
+    let output = Simulation::new(protocol, config).run();
+    let probe = probe.borrow();
+    // No restart: the node was never crashed.
+    assert!(!probe.starts.iter().any(|s| s.1 == Start::Restart));
+    // n1's timers did not fire while it was paused; the one due meanwhile fires at 500 ms.
+    let n1: Vec<u64> = probe
+        .ticks
+        .iter()
+        .filter(|t| t.0 == NodeId(1))
+        .map(|t| t.1.as_micros())
+        .collect();
+    assert!(!n1.iter().any(|&t| t > 300_000 && t < 500_000), "{n1:?}");
+    assert!(n1.contains(&500_000));
+    // Its volatile counter never reset, and no message to it was lost: what waited was
+    // delivered at the resume.
+    let heard: Vec<u64> = probe
+        .heard
+        .iter()
+        .filter(|h| h.0 == NodeId(1))
+        .map(|h| h.1)
+        .collect();
+    assert!(heard.windows(2).all(|w| w[1] == w[0] + 1));
+    assert_eq!(output.stats.dropped(), 0);
+    assert!(output.stats.deferred > 30, "{}", output.stats.deferred);
+}
+
+#[test]
+fn held_messages_arrive_late_and_none_is_lost() {
+    let mut config = base_config(13);
+    config.network.drop_rate = Probability::NEVER;
+    config.network.duplicate_rate = Probability::NEVER;
+    config.clients.count = 0;
+    config.faults = vec![Fault {
+        at: ms(200),
+        until: Some(ms(400)),
+        action: FaultAction::Hold {
+            from: NodeId(0),
+            to: NodeId(2),
+        },
+    }];
+    let (protocol, probe) = GossipProtocol::new(1);
+    let output = Simulation::new(protocol, config).run();
+    assert_eq!(output.stats.dropped(), 0);
+    assert!(output.stats.held >= 15, "{}", output.stats.held);
+    // Heartbeats n0 -> n2 sent while held: none arrives before 400 ms, all after.
+    let probe = probe.borrow();
+    assert_eq!(
+        probe
+            .heartbeats
+            .iter()
+            .filter(|&&(f, t)| f == NodeId(0) && t == NodeId(2))
+            .count(),
+        probe
+            .heartbeats
+            .iter()
+            .filter(|&&(f, t)| f == NodeId(0) && t == NodeId(1))
+            .count()
+    );
+}
+
+#[test]
+fn corrupted_messages_are_dropped_and_counted() {
+    let mut config = base_config(14);
+    config.network.drop_rate = Probability::NEVER;
+    config.network.corrupt_rate = Probability::new(0.1);
+    let output = run(config);
+    let corrupt = output.stats.dropped_corrupt as f64 / output.stats.sent as f64;
+    assert!((0.08..0.12).contains(&corrupt), "{corrupt}");
+    assert_eq!(
+        output.stats.dropped(),
+        output.stats.dropped_corrupt + output.stats.dropped_crashed
+    );
+}
+
+#[test]
+fn a_crash_loses_records_that_were_not_yet_synced() {
+    let mut config = base_config(15);
+    config.network.drop_rate = Probability::NEVER;
+    config.faults = vec![
+        Fault {
+            at: ms(777),
+            until: None,
+            action: FaultAction::Crash(NodeId(1)),
+        },
+        Fault {
+            at: ms(900),
+            until: None,
+            action: FaultAction::Restart(NodeId(1)),
+        },
+    ];
+    let records_at_restart = |sync: Vec<repsim_sim::SyncPolicy>| {
+        let mut config = config.clone();
+        config.sync = sync;
+        let (protocol, probe) = GossipProtocol::new(5);
+        let output = Simulation::new(protocol, config).run();
+        let restored = probe
+            .borrow()
+            .starts
+            .iter()
+            .find(|s| s.1 == Start::Restart)
+            .unwrap()
+            .2;
+        (restored, output.stats.records_lost)
+    };
+    let (always, lost) = records_at_restart(Vec::new());
+    assert_eq!(lost, 0);
+    let every = repsim_sim::SyncPolicy::Every(SimDuration::from_millis(100));
+    let (periodic, lost) = records_at_restart(vec![every; 3]);
+    // Records persisted since the flush at 700 ms may be gone.
+    assert!(
+        lost > 0 && periodic < always,
+        "lost {lost}: {periodic} vs {always}"
+    );
+    assert!(
+        periodic + lost as usize >= always - 5,
+        "{periodic} + {lost} vs {always}"
+    );
+}
+
+#[test]
+fn the_nemesis_runs_are_deterministic_with_every_fault_kind() {
+    let (mut deferred, mut held) = (0, 0);
+    for seed in 70..76 {
+        let a = run(with_nemesis(base_config(seed)));
+        let b = run(with_nemesis(base_config(seed)));
+        assert_eq!(a.stats, b.stats);
+        assert_eq!(history_text(&a.history), history_text(&b.history));
+        deferred += a.stats.deferred;
+        held += a.stats.held;
+    }
+    assert!(deferred > 0 && held > 0, "{deferred} {held}");
 }

@@ -63,6 +63,8 @@ pub struct Config {
     /// An `async` write acknowledged before its batch left is lost if the leader crashes
     /// (a message already sent is still delivered).
     pub ship_interval: SimDuration,
+    /// A deliberate bug, for showing that sweeps catch bugs (scenario `debug`).
+    pub planted_bug: Option<PlantedBug>,
     /// Log entries a node keeps before compacting older ones into a snapshot; a follower
     /// that falls further behind than this catches up from a snapshot.
     pub log_retention: u64,
@@ -84,6 +86,14 @@ impl Config {
     pub fn fencing(&self) -> bool {
         self.failover.is_some_and(|f| f.fencing)
     }
+}
+
+/// Deliberate bugs, only ever enabled by a scenario's `debug.planted_bug`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlantedBug {
+    /// The leader never checks its lease: with fencing configured, an isolated old leader
+    /// still goes on accepting writes.
+    IgnoreLease,
 }
 
 /// Heartbeat interval when failover is manual.

@@ -37,7 +37,8 @@ pub mod replica;
 use repsim_sim::{ClientView, NodeId, Op, Protocol, SimRng};
 
 pub use config::{
-    Config, DEFAULT_LOG_RETENTION, DEFAULT_SHIP_INTERVAL, Failover, LogFormat, Replication,
+    Config, DEFAULT_LOG_RETENTION, DEFAULT_SHIP_INTERVAL, Failover, LogFormat, PlantedBug,
+    Replication,
 };
 pub use msg::Token;
 pub use replica::Replica;

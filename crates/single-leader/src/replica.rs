@@ -38,7 +38,7 @@ use repsim_sim::{
     Start, TimerId, ValueId,
 };
 
-use crate::config::{Config, LogFormat, Replication};
+use crate::config::{Config, LogFormat, PlantedBug, Replication};
 use crate::log::{Entry, Log, Payload, Stored};
 use crate::msg::{Append, AppendReply, Msg, Record, Snapshot, Timer, Token};
 
@@ -99,6 +99,8 @@ enum Role {
 pub struct Replica {
     config: Config,
     epoch: u64,
+    /// The epoch last made durable (epochs never decrease).
+    persisted_epoch: u64,
     voted_for: Option<NodeId>,
     was_leader: bool,
     role: Role,
@@ -122,6 +124,7 @@ impl Replica {
         let mut replica = Replica {
             config,
             epoch: 0,
+            persisted_epoch: 0,
             voted_for: None,
             was_leader: false,
             role: Role::Follower,
@@ -143,6 +146,7 @@ impl Replica {
                     leader,
                 } => {
                     replica.epoch = *epoch;
+                    replica.persisted_epoch = *epoch;
                     replica.voted_for = *voted_for;
                     replica.was_leader = *leader;
                 }
@@ -173,7 +177,16 @@ impl Replica {
         matches!(self.role, Role::Leader(_))
     }
 
-    fn persist_meta(&self, ctx: &mut Ctx<'_>) {
+    fn persist_meta(&mut self, ctx: &mut Ctx<'_>) {
+        // Invariant: epochs never decrease, whatever path changed them.
+        assert!(
+            self.epoch >= self.persisted_epoch,
+            "{}: epoch went back from {} to {}",
+            ctx.id(),
+            self.persisted_epoch,
+            self.epoch
+        );
+        self.persisted_epoch = self.epoch;
         ctx.persist(Record::Meta {
             epoch: self.epoch,
             voted_for: self.voted_for,
@@ -303,6 +316,8 @@ impl Replica {
         let Role::Leader(state) = &mut self.role else {
             return;
         };
+        // Followers that left the cluster (`remove_node`) are no longer waited for.
+        state.peers.retain(|id, _| members.contains(id));
         for member in members {
             state.peers.entry(member).or_insert(Peer {
                 next: last + 1,
@@ -396,6 +411,15 @@ impl Replica {
             .epoch_at(prev)
             .expect("prev is within the leader's log");
         let entries = self.log.entries_from(peer.next, BATCH);
+        // Invariant, on the sending side: entries follow `prev` without a gap (the
+        // receiving side checks the same in `apply_append`).
+        assert!(
+            entries
+                .iter()
+                .enumerate()
+                .all(|(i, e)| e.lsn == prev + 1 + i as u64),
+            "{me}: entries for {to} do not follow position {prev}"
+        );
         peer.next += entries.len() as u64;
         ctx.send(
             to,
@@ -455,7 +479,7 @@ impl Replica {
         let Role::Leader(state) = &self.role else {
             return false;
         };
-        if !self.config.fencing() {
+        if !self.config.fencing() || self.config.planted_bug == Some(PlantedBug::IgnoreLease) {
             return true;
         }
         let now = ctx.now();
@@ -838,6 +862,18 @@ impl Replica {
     fn apply_append(&mut self, ctx: &mut Ctx<'_>, append: Append) -> Applied {
         let mut prev = append.prev_lsn;
         let mut entries: &[Entry] = &append.entries;
+        // Invariant, on the receiving side: the entries follow `prev` without a gap, and
+        // none comes from a newer epoch than the append carrying it.
+        assert!(
+            entries
+                .iter()
+                .enumerate()
+                .all(|(i, e)| e.lsn == prev + 1 + i as u64 && e.epoch <= append.epoch),
+            "{}: entries from {} do not follow position {prev} in epoch {}",
+            ctx.id(),
+            append.leader,
+            append.epoch
+        );
         if prev > self.log.last_lsn() {
             if !append.entries.is_empty() && self.buffer.len() < BUFFER {
                 self.buffer.insert(prev, append);
@@ -1351,6 +1387,7 @@ mod tests {
             keys: 4,
             reads_from: "any".to_owned(),
             ship_interval: SimDuration::ZERO,
+            planted_bug: None,
             log_retention: DEFAULT_LOG_RETENTION,
         }
     }
