@@ -6,9 +6,10 @@
 
 use std::path::{Path, PathBuf};
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
+use repsim_anomaly::linearizability::Budget;
 use repsim_anomaly::{Input, Options};
-use repsim_history::{FinalState, History};
+use repsim_history::{FinalState, History, HistoryError, Shape};
 
 use crate::report;
 use crate::run::{self, MAX_EXAMPLES};
@@ -29,6 +30,8 @@ Examples:
   repsim run scenarios/single-node/crash-restart.json        run at the file's seed
   repsim run scenarios/single-node/crash-restart.json --seed 9 --out /tmp/r
   repsim check reports/crash-restart/seed-1/history.jsonl --final reports/crash-restart/seed-1/final.json
+  repsim check jepsen-history.edn                          (Jepsen's shape is detected)
+  repsim export reports/crash-restart/seed-1/history.jsonl --format jepsen --edn > history.edn
   repsim sweep scenarios/single-leader/async-failover-loses-writes.json --seeds 1000
   repsim sweep FILE --seeds 100000 --shard 3/16 > part-3.json   (then: repsim merge part-*.json)
   repsim shrink FILE --seed 17 --anomaly lost_write     (writes FILE's name.shrunk.json)
@@ -127,10 +130,12 @@ pub enum Command {
     /// Check a history file (from repsim or a real database's client log) for anomalies.
     ///
     /// Without --final, the checks that need the final state (lost_write, divergence) are
-    /// skipped, and so is split_brain (it needs protocol role events). Exit 1 when any
-    /// anomaly was found.
+    /// skipped, and so is split_brain (it needs protocol role events). Keys whose
+    /// linearizability the search cannot decide within its budget are listed as unknown,
+    /// neither counted nor passed. Exit 1 when any anomaly was found.
     Check {
-        /// History file: JSON Lines, one event per line (SPEC.md section 3).
+        /// History file: repsim's JSON Lines (SPEC.md section 3), or Jepsen's shape as
+        /// JSON lines or EDN (detected; see `repsim export`).
         history: PathBuf,
         /// Final state of every node (final.json, or a report.json).
         #[arg(long = "final", value_name = "FINAL.json")]
@@ -138,6 +143,32 @@ pub enum Command {
         /// Print {"anomalies": {kind: count}, "examples": {kind: [index...]}} as JSON.
         #[arg(long)]
         json: bool,
+        /// Read the history as Jepsen EDN whatever it starts with.
+        #[arg(long)]
+        edn: bool,
+        /// Configurations the linearizability search may explore per key (default:
+        /// 100000 plus 8 per operation of the key); a key it cannot decide within them
+        /// is reported as unknown.
+        #[arg(long, value_name = "STATES")]
+        linearizability_budget: Option<u64>,
+    },
+    /// Write a history in Jepsen's shape, one op per line (JSON, or EDN with --edn).
+    ///
+    /// Each op has type, f, value, process, time (ns) and index (plus node). Values are
+    /// [key value] tuples (Knossos' independent form), so every key survives; `repsim
+    /// check` reads the result back to the same findings.
+    Export {
+        /// History file, in any shape `repsim check` reads.
+        history: PathBuf,
+        /// The output shape.
+        #[arg(long, value_enum)]
+        format: ExportFormat,
+        /// Write EDN instead of JSON lines.
+        #[arg(long)]
+        edn: bool,
+        /// Write to this file instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
     },
     /// Reduce a failing run to a minimal scenario that still shows the anomaly.
     ///
@@ -166,6 +197,13 @@ pub enum Command {
     },
     /// Print the JSON Schema of scenario files (for editor completion and checking).
     Schema,
+}
+
+/// The shapes `repsim export` writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// Jepsen's history shape.
+    Jepsen,
 }
 
 /// Arguments of `repsim sweep`.
@@ -216,7 +254,25 @@ pub fn execute(cli: Cli) -> u8 {
             history,
             final_state,
             json,
-        } => check_command(&history, final_state.as_deref(), json),
+            edn,
+            linearizability_budget,
+        } => {
+            let mut options = CheckOptions {
+                edn,
+                ..CheckOptions::default()
+            };
+            if let Some(states) = linearizability_budget {
+                options.budget.states_base = states;
+                options.budget.states_per_operation = 0;
+            }
+            check_command(&history, final_state.as_deref(), json, &options)
+        }
+        Command::Export {
+            history,
+            format: ExportFormat::Jepsen,
+            edn,
+            out,
+        } => export_command(&history, edn, out.as_deref()),
         Command::Validate { files } => validate_command(&files),
         Command::Sweep(args) => sweep_command(&args),
         Command::Merge { parts, json } => merge_command(&parts, json),
@@ -414,56 +470,97 @@ fn run_command(
     if all_met { EXIT_OK } else { EXIT_FOUND }
 }
 
-fn check_command(history_path: &Path, final_path: Option<&Path>, json: bool) -> u8 {
-    let shown = history_path.display().to_string();
-    let text = match std::fs::read_to_string(history_path) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("error: {shown}: cannot read: {e}");
-            return EXIT_BAD_INPUT;
+/// How `repsim check` reads and checks, beyond its files.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CheckOptions {
+    /// Read the history as Jepsen EDN, whatever it starts with.
+    pub edn: bool,
+    /// The linearizability search's budget.
+    pub budget: Budget,
+}
+
+/// Reads a history file's bytes in whatever shape it has ([`Shape::detect`]; EDN when
+/// `edn`). `Err` names the file, the line and the reason.
+pub fn read_history(bytes: &[u8], file: &str, edn: bool) -> Result<History, HistoryError> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) if edn || Shape::detect(text) != Shape::Repsim => {
+            History::from_any(text, file, edn)
         }
-    };
-    let mut history = match History::from_jsonl(&text, &shown) {
-        Ok(h) => h,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_BAD_INPUT;
-        }
-    };
-    let final_state = match final_path {
+        // repsim's own reader also explains text that is not UTF-8.
+        _ => History::from_jsonl_bytes(bytes, file),
+    }
+}
+
+/// What `repsim check` does with the bytes of its files: reads the history (and the
+/// final state, if given, into the history's ids) and runs the checkers. `Err` is the
+/// bad-input message (print it after `error: `), which starts with the file it is about
+/// and names the line or JSON path and the reason.
+pub fn check_bytes(
+    history: &[u8],
+    history_file: &str,
+    final_state: Option<(&[u8], &str)>,
+) -> Result<repsim_anomaly::Findings, String> {
+    check_bytes_with(history, history_file, final_state, &CheckOptions::default())
+}
+
+/// [`check_bytes`] with [`CheckOptions`].
+pub fn check_bytes_with(
+    history: &[u8],
+    history_file: &str,
+    final_state: Option<(&[u8], &str)>,
+    check: &CheckOptions,
+) -> Result<repsim_anomaly::Findings, String> {
+    let mut history = read_history(history, history_file, check.edn).map_err(|e| e.to_string())?;
+    let final_state = match final_state {
         None => None,
-        Some(path) => {
-            let shown = path.display().to_string();
-            let text = match std::fs::read_to_string(path) {
-                Ok(t) => t,
-                Err(e) => {
-                    eprintln!("error: {shown}: cannot read: {e}");
-                    return EXIT_BAD_INPUT;
-                }
-            };
-            match FinalState::from_json(&text, &shown, &mut history) {
-                Ok(f) => Some(f),
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return EXIT_BAD_INPUT;
-                }
-            }
-        }
+        Some((bytes, file)) => Some(
+            FinalState::from_json_bytes(bytes, file, &mut history).map_err(|e| e.to_string())?,
+        ),
     };
     let input = Input {
         history: &history,
         final_state: final_state.as_ref(),
         roles: None,
     };
-    let findings = match repsim_anomaly::check(
-        &input,
-        &Options {
-            max_examples: MAX_EXAMPLES,
-        },
-    ) {
+    let options = Options {
+        max_examples: MAX_EXAMPLES,
+    };
+    // `from_jsonl` refuses histories that do not pair, which is all `check` refuses
+    // without role events; the file name is added in case that ever changes.
+    repsim_anomaly::check_with_budget(&input, &options, &check.budget)
+        .map_err(|e| format!("{history_file}: {e}"))
+}
+
+fn check_command(
+    history_path: &Path,
+    final_path: Option<&Path>,
+    json: bool,
+    check: &CheckOptions,
+) -> u8 {
+    let shown = history_path.display().to_string();
+    let read = |path: &Path, shown: &str| {
+        std::fs::read(path).map_err(|e| eprintln!("error: {shown}: cannot read: {e}"))
+    };
+    let Ok(history) = read(history_path, &shown) else {
+        return EXIT_BAD_INPUT;
+    };
+    let final_state = match final_path {
+        None => None,
+        Some(path) => {
+            let shown = path.display().to_string();
+            let Ok(bytes) = read(path, &shown) else {
+                return EXIT_BAD_INPUT;
+            };
+            Some((bytes, shown))
+        }
+    };
+    let final_state = final_state
+        .as_ref()
+        .map(|(bytes, shown)| (bytes.as_slice(), shown.as_str()));
+    let findings = match check_bytes_with(&history, &shown, final_state, check) {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("error: {shown}: {e}");
+            eprintln!("error: {e}");
             return EXIT_BAD_INPUT;
         }
     };
@@ -484,11 +581,70 @@ fn check_command(history_path: &Path, final_path: Option<&Path>, json: bool) -> 
         for (kind, why) in &findings.skipped {
             println!("  {:<18} skipped: {why}", kind.name());
         }
+        if !findings.unknown_keys.is_empty() {
+            const SHOWN: usize = 10;
+            let keys = &findings.unknown_keys;
+            let mut list = keys[..keys.len().min(SHOWN)].join(", ");
+            if keys.len() > SHOWN {
+                list.push_str(&format!(", and {} more", keys.len() - SHOWN));
+            }
+            println!(
+                "  {:<18} unknown for {} keys (search budget exhausted; neither counted nor \
+                 passed; see --linearizability-budget): {list}",
+                repsim_anomaly::Kind::Linearizability.name(),
+                keys.len()
+            );
+        }
     }
     if findings.counts.values().any(|&c| c > 0) {
         EXIT_FOUND
     } else {
         EXIT_OK
+    }
+}
+
+/// `repsim export`: reads a history in any shape and writes it in Jepsen's. Nothing is
+/// written when the history is bad.
+fn export_command(history_path: &Path, edn: bool, out: Option<&Path>) -> u8 {
+    let shown = history_path.display().to_string();
+    let bytes = match std::fs::read(history_path) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: {shown}: cannot read: {e}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    let history = match read_history(&bytes, &shown, false) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    let mut text = Vec::with_capacity(history.events.len() * 100);
+    history
+        .write_jepsen(&mut text, edn)
+        .expect("writing to memory cannot fail");
+    let written = match out {
+        Some(path) => std::fs::write(path, &text)
+            .map_err(|e| format!("{}: cannot write: {e}", path.display())),
+        None => {
+            use std::io::Write as _;
+            let mut stdout = std::io::stdout().lock();
+            match stdout.write_all(&text).and_then(|()| stdout.flush()) {
+                // The reader went away (`repsim export ... | head`): stop quietly, as
+                // `main` does for printed output.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                other => other.map_err(|e| format!("standard output: {e}")),
+            }
+        }
+    };
+    match written {
+        Ok(()) => EXIT_OK,
+        Err(e) => {
+            eprintln!("error: {e}");
+            EXIT_BAD_INPUT
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 //!
 //! Charts (SVG): anomaly rates with 95% confidence intervals, read and write latency
 //! distributions (CDF), availability over time with the fault windows shaded,
-//! replication lag over time, and the staleness curve. `compare.json` holds every
+//! replication lag over time, the staleness curve, and liveness (recovery times). `compare.json` holds every
 //! scenario's sweep aggregate.
 
 use std::path::{Path, PathBuf};
@@ -297,6 +297,51 @@ pub fn draw(swept: &[Swept], out: &Path, png: bool) -> Result<Vec<PathBuf>, Comp
             charts::line_chart(&path, &chart)?;
             files.push(path);
         }
+    }
+
+    // Liveness: mean recovery times with 95% intervals.
+    let groups = [
+        "convergence after heal",
+        "failover gap",
+        "longest node unavailability",
+    ];
+    let liveness: Vec<charts::BarSeries> = swept
+        .iter()
+        .map(|s| {
+            let l = &s.aggregate.liveness;
+            let values = [
+                &l.convergence_ms,
+                &l.failover_gap_ms,
+                &l.longest_unavailable_ms,
+            ]
+            .iter()
+            .map(|m| {
+                m.as_ref()
+                    .map_or((0.0, 0.0, 0.0), |m| (m.mean, m.ci95[0].max(0.0), m.ci95[1]))
+            })
+            .collect();
+            (s.scenario.name.clone(), values)
+        })
+        .collect();
+    let top = liveness
+        .iter()
+        .flat_map(|(_, v)| v.iter().map(|x| x.2))
+        .fold(1.0f64, f64::max);
+    let chart = BarChart {
+        title: format!("Liveness: recovery times ({seeds} seeds, mean with 95% CI)"),
+        y_label: "time (ms)".into(),
+        x_label: "measure".into(),
+        categories: groups.iter().map(|g| (*g).to_owned()).collect(),
+        series: liveness,
+        y_max: top * 1.3,
+    };
+    let path = out.join("liveness.svg");
+    charts::bar_chart(&path, &chart)?;
+    files.push(path.clone());
+    if png {
+        let path = path.with_extension("png");
+        charts::bar_chart(&path, &chart)?;
+        files.push(path);
     }
 
     // The staleness curve: P(read sees the last acknowledged write or newer) by time

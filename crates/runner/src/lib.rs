@@ -10,6 +10,7 @@ pub mod charts;
 pub mod cli;
 pub mod compare;
 pub mod diagram;
+pub mod liveness;
 pub mod panic;
 pub mod report;
 pub mod run;

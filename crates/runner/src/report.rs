@@ -64,6 +64,9 @@ pub struct Report {
     /// The bounds the run had; an `outcome` of `budget_exhausted` or `not_quiet` means it
     /// reached one of them.
     pub limits: LimitsReport,
+    /// Recovery times: convergence after the faults healed, failover gaps, and each
+    /// node's unavailability windows.
+    pub liveness: crate::liveness::Liveness,
     /// The fault schedule the run used, the `random` nemesis expanded.
     pub faults: Vec<FaultReport>,
     /// The scenario's `expect` block, evaluated.
@@ -189,6 +192,10 @@ pub struct Messages {
     pub dropped_random: u64,
     /// Lost because the target was down.
     pub dropped_crashed: u64,
+    /// Arrived corrupted and dropped by the receiver's checksum.
+    pub dropped_corrupt: u64,
+    /// Held by a clogged link and delivered late.
+    pub held: u64,
     /// Extra copies from `duplicate_rate`.
     pub duplicated: u64,
 }
@@ -202,6 +209,10 @@ pub struct SimFigures {
     pub simulated_ms: f64,
     /// Most events pending at once.
     pub peak_pending_events: u64,
+    /// Events that waited for a paused node.
+    pub deferred_events: u64,
+    /// Persisted records lost in crashes because they were not yet synced.
+    pub storage_records_lost: u64,
 }
 
 /// The run's bounds.
@@ -449,6 +460,8 @@ pub fn build(scenario: &Scenario, result: &RunResult) -> Report {
             dropped_cut: stats.dropped_cut,
             dropped_random: stats.dropped_random,
             dropped_crashed: stats.dropped_crashed,
+            dropped_corrupt: stats.dropped_corrupt,
+            held: stats.held,
             duplicated: stats.duplicated,
         },
         protocol_events: result.output.counters.clone(),
@@ -456,7 +469,16 @@ pub fn build(scenario: &Scenario, result: &RunResult) -> Report {
             events: stats.events,
             simulated_ms: result.output.end.as_ms(),
             peak_pending_events: stats.peak_pending,
+            deferred_events: stats.deferred,
+            storage_records_lost: stats.records_lost,
         },
+        liveness: crate::liveness::measure(
+            history,
+            &result.output.roles,
+            result.output.outcome,
+            scenario.duration,
+            result.output.end,
+        ),
         limits: LimitsReport {
             max_events: scenario.limits.max_events,
             max_time_ms: (scenario.limits.max_time != repsim_sim::SimTime::MAX)
@@ -549,9 +571,22 @@ impl Report {
         )
         .unwrap();
         writeln!(w, "{}", self.staleness.summary()).unwrap();
-        writeln!(w, "messages: {} sent, {} delivered, {} dropped ({} cut, {} random, {} to crashed nodes), {} duplicated",
-            self.messages.sent, self.messages.delivered, self.messages.dropped, self.messages.dropped_cut,
-            self.messages.dropped_random, self.messages.dropped_crashed, self.messages.duplicated).unwrap();
+        writeln!(w, "{}", self.liveness.summary()).unwrap();
+        let m = &self.messages;
+        writeln!(
+            w,
+            "messages: {} sent, {} delivered, {} dropped ({} cut, {} random, {} to crashed nodes, {} corrupt), {} duplicated, {} held",
+            m.sent, m.delivered, m.dropped, m.dropped_cut, m.dropped_random, m.dropped_crashed, m.dropped_corrupt, m.duplicated, m.held
+        )
+        .unwrap();
+        if self.sim.storage_records_lost > 0 || self.sim.deferred_events > 0 {
+            writeln!(
+                w,
+                "storage: {} unsynced records lost in crashes; {} events waited for paused nodes",
+                self.sim.storage_records_lost, self.sim.deferred_events
+            )
+            .unwrap();
+        }
         if let Some(lag) = &self.replication_lag_ms {
             for (node, p) in lag {
                 let show = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.3}"));

@@ -13,7 +13,7 @@ use repsim_single_leader::{self as single_leader, SingleLeader};
 use repsim_single_node::SingleNode;
 
 use crate::scenario::{
-    LeaderlessConfig, MultiLeaderConfig, ProtocolConfig, Scenario, SingleLeaderConfig,
+    LeaderlessConfig, MultiLeaderConfig, PlantedBug, ProtocolConfig, Scenario, SingleLeaderConfig,
 };
 
 /// How many flagged operations a report shows per anomaly kind.
@@ -120,6 +120,7 @@ fn leaderless_config(c: &LeaderlessConfig, sim: &SimConfig) -> leaderless::Confi
         keys: sim.clients.keys,
         reads_from: sim.clients.reads_from.clone(),
         client_timeout: sim.clients.timeout,
+        planted_bug: None,
     }
 }
 
@@ -147,6 +148,7 @@ fn single_leader_config(c: &SingleLeaderConfig, sim: &SimConfig) -> single_leade
         keys: sim.clients.keys,
         reads_from: sim.clients.reads_from.clone(),
         ship_interval: c.ship_interval,
+        planted_bug: None,
         log_retention: c.log_retention,
     }
 }
@@ -184,9 +186,12 @@ fn simulate_unguarded(
         )
         .run(),
         ProtocolConfig::SingleLeader(ref c) => {
-            let protocol = SingleLeader {
+            let mut protocol = SingleLeader {
                 config: single_leader_config(c, &config),
             };
+            if scenario.debug.planted_bug == Some(PlantedBug::SingleLeaderIgnoreLease) {
+                protocol.config.planted_bug = Some(single_leader::PlantedBug::IgnoreLease);
+            }
             Simulation::new(protocol, config).run()
         }
         ProtocolConfig::MultiLeader(ref c) => {
@@ -196,9 +201,12 @@ fn simulate_unguarded(
             Simulation::new(protocol, config).run()
         }
         ProtocolConfig::Leaderless(ref c) => {
-            let protocol = Leaderless {
+            let mut protocol = Leaderless {
                 config: leaderless_config(c, &config),
             };
+            if scenario.debug.planted_bug == Some(PlantedBug::LeaderlessReadQuorumMinusOne) {
+                protocol.config.planted_bug = Some(leaderless::PlantedBug::ReadQuorumMinusOne);
+            }
             Simulation::new(protocol, config).run()
         }
     };

@@ -31,7 +31,7 @@ use std::path::Path;
 
 use repsim_sim::{
     ClientConfig, Fault, Limits, NetworkConfig, NodeId, RandomFaults, SimConfig, SimDuration,
-    SimRng, SimTime,
+    SimRng, SimTime, SyncPolicy,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -82,6 +82,8 @@ pub struct Scenario {
     pub limits: Limits,
     /// Deliberate failures (`debug`).
     pub debug: DebugOptions,
+    /// Per node (by id), when what it persists becomes durable (`storage`).
+    pub sync: Vec<SyncPolicy>,
 }
 
 /// One entry of the `faults` array.
@@ -312,6 +314,33 @@ pub struct DebugOptions {
     pub panic_at_event: Option<u64>,
     /// Only in runs whose seed is a multiple of this.
     pub panic_every_nth_seed: u64,
+    /// A protocol variant with a known bug.
+    pub planted_bug: Option<PlantedBug>,
+}
+
+/// Protocol variants with a known bug (`debug.planted_bug`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlantedBug {
+    /// `single-leader-ignore-lease`: a fenced leader never checks its lease.
+    SingleLeaderIgnoreLease,
+    /// `leaderless-read-quorum-minus-one`: reads answer after r - 1 replies.
+    LeaderlessReadQuorumMinusOne,
+}
+
+impl PlantedBug {
+    /// Every planted bug: its name and the protocol kind it applies to.
+    pub const ALL: [(PlantedBug, &'static str, &'static str); 2] = [
+        (
+            PlantedBug::SingleLeaderIgnoreLease,
+            "single-leader-ignore-lease",
+            "single-leader",
+        ),
+        (
+            PlantedBug::LeaderlessReadQuorumMinusOne,
+            "leaderless-read-quorum-minus-one",
+            "leaderless",
+        ),
+    ];
 }
 
 /// One entry of the `expect` block: the run meets it when the anomaly's count lies in
@@ -352,6 +381,7 @@ impl Scenario {
             faults: self.expanded_faults(seed),
             limits,
             trace: None,
+            sync: self.sync.clone(),
         }
     }
 
@@ -379,14 +409,40 @@ impl Scenario {
 /// Reads and validates the scenario file at `path`.
 pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
     let file = path.display().to_string();
-    match std::fs::read_to_string(path) {
-        Ok(text) => parse(&text, &file),
+    match std::fs::read(path) {
+        Ok(bytes) => parse_bytes(&bytes, &file),
         Err(source) => Err(ScenarioError::Read { file, source }),
+    }
+}
+
+/// Parses and validates the bytes of a scenario file, as [`load`] does once it has read
+/// them: bytes that are not UTF-8 are refused with the line and column of the first bad
+/// one. `file` names it in messages.
+pub fn parse_bytes(bytes: &[u8], file: &str) -> Result<Scenario, ScenarioError> {
+    match repsim_history::jsonl::utf8(bytes) {
+        Ok(text) => parse(text, file),
+        Err((line, column, message)) => Err(ScenarioError::Syntax {
+            file: file.to_owned(),
+            line,
+            column,
+            path: None,
+            message,
+        }),
     }
 }
 
 /// Parses and validates scenario `text`; `file` names it in messages.
 pub fn parse(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
+    if text.trim().is_empty() {
+        return Err(ScenarioError::Syntax {
+            file: file.to_owned(),
+            line: 1,
+            column: 1,
+            path: None,
+            message: "the file is empty; a scenario is a JSON object (see `repsim schema`)"
+                .to_owned(),
+        });
+    }
     let raw = raw::parse(text, file)?;
     validate::scenario(raw, file).map_err(|invalid| invalid.in_file(file))
 }
@@ -395,4 +451,40 @@ pub fn parse(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
 /// structs as descriptions, so editors can complete and explain every field.
 pub fn schema() -> serde_json::Value {
     raw::schema()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_refused_with_their_line_and_column() {
+        let err = parse_bytes(b"{\n  \"name\": \"caf\xe9\"\n}", "x.json").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "x.json: line 2 column 15: not UTF-8 text (byte 0xE9); save the file as UTF-8"
+        );
+        let minimal =
+            r#"{"name": "m", "nodes": 1, "duration_ms": 10, "protocol": {"kind": "single-node"}}"#;
+        assert!(parse_bytes(minimal.as_bytes(), "x.json").is_ok());
+        let with_bom = format!("\u{feff}{minimal}");
+        assert_eq!(
+            parse_bytes(with_bom.as_bytes(), "x.json")
+                .unwrap_err()
+                .to_string(),
+            "x.json: line 1 column 1: the file starts with a byte-order mark (U+FEFF); save it \
+             as UTF-8 without one"
+        );
+    }
+
+    #[test]
+    fn empty_files_are_refused_as_empty() {
+        for text in ["", " \n\t\n"] {
+            assert_eq!(
+                parse(text, "x.json").unwrap_err().to_string(),
+                "x.json: line 1 column 1: the file is empty; a scenario is a JSON object (see \
+                 `repsim schema`)"
+            );
+        }
+    }
 }

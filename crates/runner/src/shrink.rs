@@ -91,6 +91,17 @@ pub fn fault_json(fault: &Fault) -> Value {
         } => {
             json!({ "clock_skew": { "node": node(n), "offset_ms": *offset_micros as f64 / 1000.0 } })
         }
+        FaultAction::RemoveNode(n) => json!({ "remove_node": node(n) }),
+        FaultAction::Pause(n) => json!({ "pause": node(n) }),
+        FaultAction::Resume(n) => json!({ "resume": node(n) }),
+        FaultAction::Hold { from, to } => json!({ "hold": [node(from), node(to)] }),
+        FaultAction::HoldNode(n) => json!({ "hold_node": node(n) }),
+        FaultAction::Swizzle(nodes) => {
+            json!({ "swizzle": nodes.iter().map(node).collect::<Vec<_>>() })
+        }
+        FaultAction::Reorder { extra_max } => {
+            json!({ "reorder": { "extra_ms": extra_max.as_ms() } })
+        }
     };
     let map = object.as_object_mut().expect("built as an object");
     map.insert("at_ms".into(), json!(ms(fault.at)));

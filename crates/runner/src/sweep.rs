@@ -90,7 +90,7 @@ impl Histogram {
 }
 
 /// What a sweep keeps of one seed's run.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SeedSummary {
     /// The seed.
     pub seed: u64,
@@ -116,6 +116,21 @@ pub struct SeedSummary {
     /// The staleness curve's bins: `[reads, consistent]` per bin of
     /// `repsim_anomaly::staleness::BIN_EDGES_MS`.
     pub staleness: Vec<[u64; 2]>,
+    /// Time from the end of the workload until the run went quiet (ms).
+    #[serde(default)]
+    pub convergence_ms: Option<f64>,
+    /// Gaps between losing a leader and the next accepted write (ms).
+    #[serde(default)]
+    pub failover_gaps_ms: Vec<f64>,
+    /// The longest unavailability window of any node (ms).
+    #[serde(default)]
+    pub longest_unavailable_ms: f64,
+    /// Fault kind → how many of that kind the run's schedule had.
+    #[serde(default)]
+    pub faults: BTreeMap<String, u64>,
+    /// Protocol event → count (elections, snapshots, read repairs, hinted writes, ...).
+    #[serde(default)]
+    pub protocol_events: BTreeMap<String, u64>,
     /// The run panicked (a protocol or simulator bug): the message and its location.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub panic: Option<String>,
@@ -139,6 +154,11 @@ impl SeedSummary {
             availability_windows: vec![[0, 0]; WINDOWS],
             lag_windows: vec![[0, 0]; WINDOWS],
             staleness: Vec::new(),
+            convergence_ms: None,
+            failover_gaps_ms: Vec::new(),
+            longest_unavailable_ms: 0.0,
+            faults: BTreeMap::new(),
+            protocol_events: BTreeMap::new(),
             panic: None,
             nondeterminism: None,
         }
@@ -178,9 +198,39 @@ pub fn summarize(scenario: &Scenario, result: &run::RunResult) -> SeedSummary {
             .iter()
             .map(|b| [b.reads, b.consistent])
             .collect(),
+        convergence_ms: None,
+        failover_gaps_ms: Vec::new(),
+        longest_unavailable_ms: 0.0,
+        faults: BTreeMap::new(),
+        protocol_events: result
+            .output
+            .counters
+            .iter()
+            .map(|(&k, &v)| (k.to_owned(), v))
+            .collect(),
         panic: None,
         nondeterminism: None,
     };
+    let liveness = crate::liveness::measure(
+        history,
+        &result.output.roles,
+        result.output.outcome,
+        scenario.duration,
+        result.output.end,
+    );
+    summary.convergence_ms = liveness.convergence_ms;
+    summary.failover_gaps_ms = liveness.failovers.iter().filter_map(|f| f.gap_ms).collect();
+    summary.longest_unavailable_ms = liveness.longest_unavailable_ms();
+    for fault in &result.faults {
+        let kind = fault
+            .action
+            .describe()
+            .split(' ')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        *summary.faults.entry(kind).or_insert(0) += 1;
+    }
     for samples in result.output.lag.values() {
         for (at, lag) in samples {
             let w = &mut summary.lag_windows[window(at.as_micros(), duration)];
@@ -318,7 +368,7 @@ pub fn run_seeds(
 }
 
 /// A shard's output: everything needed to rebuild the whole sweep's aggregate.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Partial {
     /// Always `"repsim-sweep-partial"`.
     pub format: String,
@@ -365,6 +415,78 @@ pub struct Aggregate {
     pub panics: Vec<SeedFailure>,
     /// Seeds whose two runs differed (with `--check-determinism`).
     pub nondeterministic: Vec<SeedFailure>,
+    /// What the sweep exercised: fault kinds fired and protocol code paths run.
+    pub coverage: Coverage,
+    /// Recovery times over the seeds.
+    pub liveness: LivenessStats,
+}
+
+/// What a sweep exercised.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Coverage {
+    /// Fault kind → how often it fired in all, and in how many seeds.
+    pub faults: BTreeMap<String, Exercised>,
+    /// Protocol event (elections, catch-ups, read repairs, hinted handoffs, ...) → how
+    /// often it happened in all, and in how many seeds.
+    pub protocol_events: BTreeMap<String, Exercised>,
+}
+
+/// How often something happened over a sweep.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Exercised {
+    /// Times in all.
+    pub total: u64,
+    /// Seeds where it happened at least once.
+    pub seeds: u64,
+}
+
+/// Liveness over a sweep: means with a 95% confidence interval (normal approximation)
+/// and the worst case.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct LivenessStats {
+    /// Convergence after the faults healed (ms), over the seeds that went quiet.
+    pub convergence_ms: Option<MeanStats>,
+    /// Gap between losing a leader and the next accepted write (ms), over every failover.
+    pub failover_gap_ms: Option<MeanStats>,
+    /// Longest unavailability window of any node (ms), per seed.
+    pub longest_unavailable_ms: Option<MeanStats>,
+}
+
+/// Mean, its 95% confidence interval, and the largest value.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MeanStats {
+    /// Samples.
+    pub count: u64,
+    /// Mean.
+    pub mean: f64,
+    /// 95% interval of the mean.
+    pub ci95: [f64; 2],
+    /// Largest sample.
+    pub max: f64,
+}
+
+impl MeanStats {
+    /// The statistics of `samples` (`None` when there are none).
+    pub fn of(samples: &[f64]) -> Option<MeanStats> {
+        if samples.is_empty() {
+            return None;
+        }
+        let n = samples.len() as f64;
+        let mean = samples.iter().sum::<f64>() / n;
+        let variance = if samples.len() > 1 {
+            samples.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (n - 1.0)
+        } else {
+            0.0
+        };
+        let half = 1.959_963_984_540_054 * (variance / n).sqrt();
+        let round = |x: f64| (x * 1000.0).round() / 1000.0;
+        Some(MeanStats {
+            count: samples.len() as u64,
+            mean: round(mean),
+            ci95: [round(mean - half), round(mean + half)],
+            max: round(samples.iter().copied().fold(f64::MIN, f64::max)),
+        })
+    }
 }
 
 /// A seed whose run failed.
@@ -521,7 +643,24 @@ pub fn aggregate(
         .collect();
     let mut panics = Vec::new();
     let mut nondeterministic = Vec::new();
+    let mut coverage = Coverage::default();
+    let (mut convergence, mut gaps, mut longest) = (Vec::new(), Vec::new(), Vec::new());
     for summary in summaries {
+        for (kind, &n) in &summary.faults {
+            let e = coverage.faults.entry(kind.clone()).or_default();
+            e.total += n;
+            e.seeds += u64::from(n > 0);
+        }
+        for (event, &n) in &summary.protocol_events {
+            let e = coverage.protocol_events.entry(event.clone()).or_default();
+            e.total += n;
+            e.seeds += u64::from(n > 0);
+        }
+        convergence.extend(summary.convergence_ms);
+        gaps.extend_from_slice(&summary.failover_gaps_ms);
+        if summary.panic.is_none() && summary.nondeterminism.is_none() {
+            longest.push(summary.longest_unavailable_ms);
+        }
         let failure = |message: &String| SeedFailure {
             seed: summary.seed,
             message: message.clone(),
@@ -621,6 +760,12 @@ pub fn aggregate(
         expect_met,
         panics,
         nondeterministic,
+        coverage,
+        liveness: LivenessStats {
+            convergence_ms: MeanStats::of(&convergence),
+            failover_gap_ms: MeanStats::of(&gaps),
+            longest_unavailable_ms: MeanStats::of(&longest),
+        },
     }
 }
 
@@ -694,6 +839,44 @@ impl Aggregate {
             if let Some(first) = s.examples.first() {
                 writeln!(w, "reproduce {kind}: {}", first.reproduce).unwrap();
             }
+        }
+        let l = &self.liveness;
+        let show = |m: &Option<MeanStats>| {
+            m.as_ref().map_or_else(
+                || "-".to_owned(),
+                |m| {
+                    format!(
+                        "mean {} [{}, {}] max {} (n={})",
+                        m.mean, m.ci95[0], m.ci95[1], m.max, m.count
+                    )
+                },
+            )
+        };
+        writeln!(
+            w,
+            "liveness ms: convergence {}; failover gap {}; longest node unavailability {}",
+            show(&l.convergence_ms),
+            show(&l.failover_gap_ms),
+            show(&l.longest_unavailable_ms)
+        )
+        .unwrap();
+        let faults: Vec<String> = self
+            .coverage
+            .faults
+            .iter()
+            .map(|(k, e)| format!("{k} {}x/{} seeds", e.total, e.seeds))
+            .collect();
+        if !faults.is_empty() {
+            writeln!(w, "faults fired: {}", faults.join(", ")).unwrap();
+        }
+        let events: Vec<String> = self
+            .coverage
+            .protocol_events
+            .iter()
+            .map(|(k, e)| format!("{k} {}x/{} seeds", e.total, e.seeds))
+            .collect();
+        if !events.is_empty() {
+            writeln!(w, "code paths run: {}", events.join(", ")).unwrap();
         }
         for f in &self.panics {
             writeln!(

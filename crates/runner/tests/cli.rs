@@ -233,7 +233,211 @@ fn validate_and_schema() {
 #[test]
 fn help_names_every_command() {
     let text = stdout(&repsim(&["--help"]));
-    for command in ["run", "check", "validate", "schema", "Exit codes"] {
+    for command in ["run", "check", "export", "validate", "schema", "Exit codes"] {
         assert!(text.contains(command), "{text}");
     }
+}
+
+/// A Jepsen register history (one key): p1 reads 1 after p0's write of 2 completed, so
+/// it is not linearizable; a nemesis op sits in the middle.
+const JEPSEN_EDN: &str = r#"{:type :invoke, :f :write, :value 1, :process 0, :time 1000000, :index 0}
+{:type :ok, :f :write, :value 1, :process 0, :time 2000000, :index 1}
+{:type :info, :f :start-partition, :value nil, :process :nemesis, :time 2500000, :index 2}
+{:type :invoke, :f :write, :value 2, :process 0, :time 3000000, :index 3}
+{:type :ok, :f :write, :value 2, :process 0, :time 4000000, :index 4}
+{:type :invoke, :f :read, :value nil, :process 1, :time 5000000, :index 5}
+{:type :ok, :f :read, :value 1, :process 1, :time 6000000, :index 6}
+"#;
+
+/// The same history as Jepsen JSON lines.
+const JEPSEN_JSON: &str = r#"{"type":"invoke","f":"write","value":1,"process":0,"time":1000000,"index":0}
+{"type":"ok","f":"write","value":1,"process":0,"time":2000000,"index":1}
+{"type":"info","f":"start-partition","value":null,"process":"nemesis","time":2500000,"index":2}
+{"type":"invoke","f":"write","value":2,"process":0,"time":3000000,"index":3}
+{"type":"ok","f":"write","value":2,"process":0,"time":4000000,"index":4}
+{"type":"invoke","f":"read","value":null,"process":1,"time":5000000,"index":5}
+{"type":"ok","f":"read","value":1,"process":1,"time":6000000,"index":6}
+"#;
+
+fn check_json(args: &[&str]) -> (Option<i32>, serde_json::Value) {
+    let output = repsim(args);
+    let verdict = serde_json::from_str(&stdout(&output))
+        .unwrap_or_else(|e| panic!("{e}: {}{}", stdout(&output), stderr(&output)));
+    (output.status.code(), verdict)
+}
+
+#[test]
+fn check_reads_jepsen_histories_in_edn_and_json() {
+    let dir = temp_dir("jepsen-check");
+    let edn = write(&dir, "history.edn", JEPSEN_EDN);
+    let json = write(&dir, "history.json", JEPSEN_JSON);
+    for file in [&edn, &json] {
+        let (code, verdict) = check_json(&["check", file, "--json"]);
+        assert_eq!(code, Some(1), "{verdict}");
+        assert_eq!(verdict["operations"], 3, "the nemesis op is skipped");
+        // Values repeat in Jepsen histories, so only what needs no unique values runs.
+        assert_eq!(verdict["anomalies"]["linearizability"], 1);
+        assert_eq!(
+            verdict["examples"]["linearizability"],
+            serde_json::json!([5])
+        );
+        assert_eq!(verdict["unknown"]["linearizability"], serde_json::json!([]));
+        assert!(verdict["skipped"]["stale_read"].is_null());
+    }
+    // The human summary names the key, the witness and the indexes of the file.
+    let output = repsim(&["check", &edn]);
+    let text = stdout(&output);
+    assert!(
+        text.contains("key k is not linearizable")
+            && text.contains("read of 1 by process 1 (index 5, ok at 6)"),
+        "{text}"
+    );
+    // --edn forces the reader: the JSON file is then refused, with its line.
+    let output = repsim(&["check", &json, "--edn"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("history.json: line 1:"),
+        "{}",
+        stderr(&output)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn export_then_check_gives_the_same_findings() {
+    let dir = temp_dir("export");
+    let out = dir.join("run");
+    // Follower reads: stale reads, and keys that are not linearizable.
+    let file = repo("scenarios/single-leader/follower-reads-are-stale.json");
+    let output = repsim(&["run", &file, "--out", out.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let history = out.join("history.jsonl").display().to_string();
+    let final_state = out.join("final.json").display().to_string();
+    let (code, original) = check_json(&["check", &history, "--final", &final_state, "--json"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        original["anomalies"]["linearizability"].as_u64().unwrap() > 0,
+        "{original}"
+    );
+    for (name, edn) in [("history.json", false), ("history.edn", true)] {
+        let exported = dir.join(name).display().to_string();
+        let mut args = vec!["export", &history, "--format", "jepsen", "--out", &exported];
+        if edn {
+            args.push("--edn");
+        }
+        let output = repsim(&args);
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        assert!(stdout(&output).is_empty());
+        let (code, verdict) = check_json(&["check", &exported, "--final", &final_state, "--json"]);
+        assert_eq!(code, Some(1));
+        assert_eq!(verdict, original, "{name}");
+        // The human summaries agree too, but for the file name in the first line.
+        let text = |file: &str| {
+            let out = stdout(&repsim(&["check", file, "--final", &final_state]));
+            out.split_once('\n').unwrap().1.to_owned()
+        };
+        assert_eq!(text(&exported), text(&history), "{name}");
+    }
+    // Without --out, the export goes to standard output, one op per line.
+    let output = repsim(&["export", &history, "--format", "jepsen", "--edn"]);
+    assert_eq!(output.status.code(), Some(0));
+    let text = stdout(&output);
+    let first = text.lines().next().unwrap();
+    assert!(first.starts_with("{:type :invoke, :f :"), "{first}");
+    assert!(
+        first.contains(", :process ") && first.contains(", :time ") && first.contains(", :index 0"),
+        "{first}"
+    );
+    assert_eq!(
+        text.lines().count(),
+        std::fs::read_to_string(&history).unwrap().lines().count()
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn export_and_check_refuse_bad_input_with_file_line_and_reason() {
+    let dir = temp_dir("export-bad");
+    let bad_edn = write(
+        &dir,
+        "bad.edn",
+        "{:type :invoke, :f :read, :process 0}\n{:type :ok, :f :read, :process 0, :value [1 2}\n",
+    );
+    let bad_json = write(
+        &dir,
+        "bad.json",
+        "{\"type\":\"invoke\",\"f\":\"read\",\"process\":0}\n{\"type\":\"ok\",\"f\":\"append\",\"process\":0}\n",
+    );
+    let malformed = fixture("histories/malformed.jsonl");
+    for (file, needle) in [
+        (&bad_edn, "bad.edn: line 2: $: "),
+        (&bad_json, "bad.json: line 2: $.f: unknown f \"append\""),
+        (&malformed, "index 1"),
+    ] {
+        let out = dir.join("out.json");
+        let output = repsim(&[
+            "export",
+            file,
+            "--format",
+            "jepsen",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(output.status.code(), Some(2), "{file}");
+        assert!(stderr(&output).contains(needle), "{}", stderr(&output));
+        assert!(
+            !out.exists(),
+            "{file}: export wrote output despite bad input"
+        );
+        let output = repsim(&["check", file]);
+        assert_eq!(output.status.code(), Some(2), "{file}");
+        assert!(stderr(&output).contains(needle), "{}", stderr(&output));
+    }
+    let output = repsim(&["export", &malformed, "--format", "csv"]);
+    assert_eq!(output.status.code(), Some(2));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_key_beyond_the_budget_is_unknown_not_passed() {
+    let dir = temp_dir("budget");
+    // Three concurrent writes, then reads of w1 and w2: w1 cannot be last twice.
+    let lines: Vec<String> = [
+        (0, "invoke", "write", "\"w1\""),
+        (1, "invoke", "write", "\"w2\""),
+        (2, "invoke", "write", "\"w3\""),
+        (0, "ok", "write", "\"w1\""),
+        (1, "ok", "write", "\"w2\""),
+        (2, "ok", "write", "\"w3\""),
+        (3, "invoke", "read", "null"),
+        (3, "ok", "read", "\"w1\""),
+        (3, "invoke", "read", "null"),
+        (3, "ok", "read", "\"w2\""),
+    ]
+    .iter()
+    .map(|(p, t, f, v)| {
+        format!(r#"{{"process":{p},"type":"{t}","f":"{f}","key":"k0","value":{v}}}"#)
+    })
+    .collect();
+    let file = write(&dir, "h.jsonl", &(lines.join("\n") + "\n"));
+    let (code, verdict) = check_json(&["check", &file, "--json", "--linearizability-budget", "1"]);
+    assert_eq!(code, Some(0), "{verdict}");
+    assert_eq!(verdict["anomalies"]["linearizability"], 0);
+    assert_eq!(
+        verdict["unknown"]["linearizability"],
+        serde_json::json!(["k0"])
+    );
+    let text = stdout(&repsim(&["check", &file, "--linearizability-budget", "1"]));
+    assert!(
+        text.contains("unknown for 1 keys") && text.contains("k0"),
+        "{text}"
+    );
+    let (code, verdict) = check_json(&["check", &file, "--json"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(verdict["anomalies"]["linearizability"], 1);
+    assert_eq!(
+        verdict["examples"]["linearizability"],
+        serde_json::json!([8])
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }

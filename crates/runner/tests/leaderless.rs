@@ -324,3 +324,261 @@ fn leaderless_random_faults_never_panic_and_always_go_quiet() {
     }
     assert!(flagged.is_empty(), "{flagged:#?}");
 }
+
+// ----- membership changes (issue 9) ------------------------------------------------------
+
+/// The members at the end of a run: the nodes of its final state.
+fn final_members(result: &run::RunResult) -> Vec<repsim_sim::NodeId> {
+    result.output.final_state.nodes.keys().copied().collect()
+}
+
+/// Every node's final state lists exactly the keys it is a home replica of in the ring of
+/// the final members, and the home replicas of each key agree; returns that ring.
+fn assert_final_state_follows_the_final_ring(
+    result: &run::RunResult,
+    n: u16,
+    keys: u32,
+    what: &str,
+) -> Ring {
+    let state = &result.output.final_state;
+    let members = final_members(result);
+    let ring = Ring::of(&members, n, keys);
+    for (&node, map) in &state.nodes {
+        let listed: Vec<KeyId> = map.keys().copied().collect();
+        assert_eq!(
+            listed,
+            ring.home_keys(node),
+            "{what}: {node} lists other keys"
+        );
+    }
+    for k in 0..keys {
+        let key = KeyId(k);
+        let mut copies = ring.home(key).iter().map(|node| {
+            let mut values = state.nodes[node][&key].clone();
+            values.sort();
+            values
+        });
+        let first = copies.next().unwrap();
+        assert!(
+            copies.all(|c| c == first),
+            "{what}: k{k} differs between its replicas"
+        );
+    }
+    ring
+}
+
+/// `ring-membership-change.json` without one of its two faults (`keep` is the index of
+/// the one kept), or unchanged.
+fn membership_variant(keep: Option<usize>) -> scenario::Scenario {
+    let text = std::fs::read_to_string(path("ring-membership-change")).unwrap();
+    let mut doc: Value = serde_json::from_str(&text).unwrap();
+    if let Some(i) = keep {
+        let fault = doc["faults"][i].clone();
+        doc["faults"] = Value::Array(vec![fault]);
+    }
+    scenario::parse(&doc.to_string(), "ring-membership-change-variant.json").unwrap()
+}
+
+#[test]
+fn leaderless_n3_of_5_added_node_holds_the_keys_it_now_owns_with_their_values() {
+    let scenario = membership_variant(Some(0));
+    let before = Ring::new(5, 3, scenario.clients.keys);
+    let n5 = repsim_sim::NodeId(5);
+    for seed in SEEDS {
+        let result = run_at(&scenario, seed);
+        let what = format!("add seed {seed}");
+        let ring =
+            assert_final_state_follows_the_final_ring(&result, 3, scenario.clients.keys, &what);
+        let owned = ring.home_keys(n5);
+        assert!(owned.len() >= 10, "{what}: n5 owns {} keys", owned.len());
+        let state = &result.output.final_state;
+        for &key in &owned {
+            // Written long before the join, so held by the node that joined, with the
+            // value its other replicas hold (checked above): the hand-over moved it.
+            assert!(
+                !state.nodes[&n5][&key].is_empty(),
+                "{what}: n5 has no {key:?}"
+            );
+            // Exactly one former replica was pushed off the key, handed it over and
+            // dropped it: it no longer lists the key.
+            let former: Vec<_> = before
+                .home(key)
+                .iter()
+                .filter(|n| !ring.is_home(key, **n))
+                .collect();
+            assert_eq!(former.len(), 1, "{what}: {key:?}");
+            assert!(!state.nodes[former[0]].contains_key(&key), "{what}");
+        }
+        assert_eq!(
+            counter(&result, "handover_key_gained"),
+            owned.len() as u64,
+            "{what}"
+        );
+        assert_eq!(
+            counter(&result, "handover_key_dropped"),
+            owned.len() as u64,
+            "{what}"
+        );
+        for kind in [
+            Kind::StaleRead,
+            Kind::LostWrite,
+            Kind::Divergence,
+            Kind::PhantomRead,
+        ] {
+            assert_eq!(result.findings.count(kind), 0, "{what}: {}", kind.name());
+        }
+    }
+}
+
+#[test]
+fn leaderless_n3_of_5_removed_nodes_keys_are_held_by_their_new_home_replicas() {
+    let scenario = membership_variant(Some(1));
+    let keys = scenario.clients.keys;
+    let before = Ring::new(5, 3, keys);
+    let n1 = repsim_sim::NodeId(1);
+    let moved: Vec<KeyId> = before.home_keys(n1);
+    assert!(moved.len() >= 10);
+    for seed in SEEDS {
+        let result = run_at(&scenario, seed);
+        let what = format!("remove seed {seed}");
+        assert!(!result.output.final_state.nodes.contains_key(&n1), "{what}");
+        let ring =
+            assert_final_state_follows_the_final_ring(&result, 3, scenario.clients.keys, &what);
+        let state = &result.output.final_state;
+        for &key in &moved {
+            // The next node of the key's walk took n1's place, and holds the value.
+            let heir = before.preference(key)[3];
+            assert!(ring.is_home(key, heir), "{what}");
+            assert!(
+                !state.nodes[&heir][&key].is_empty(),
+                "{what}: {heir} has no {key:?}"
+            );
+        }
+        assert_eq!(
+            counter(&result, "handover_key_gained"),
+            moved.len() as u64,
+            "{what}"
+        );
+        for kind in [
+            Kind::StaleRead,
+            Kind::LostWrite,
+            Kind::Divergence,
+            Kind::PhantomRead,
+        ] {
+            assert_eq!(result.findings.count(kind), 0, "{what}: {}", kind.name());
+        }
+    }
+}
+
+#[test]
+fn leaderless_ring_membership_change_keeps_quorums_overlapping() {
+    let scenario = membership_variant(None);
+    for seed in SEEDS.into_iter().chain(105..=109) {
+        let result = run_at(&scenario, seed);
+        let what = format!("seed {seed}");
+        assert_final_state_follows_the_final_ring(&result, 3, scenario.clients.keys, &what);
+        assert!(counter(&result, "handover_key_ready") > 0, "{what}");
+        // Reads of keys still being handed over waited rather than answer stale.
+        assert!(counter(&result, "handover_read_deferred") > 0, "{what}");
+        for kind in [
+            Kind::StaleRead,
+            Kind::LostWrite,
+            Kind::Divergence,
+            Kind::PhantomRead,
+        ] {
+            assert_eq!(result.findings.count(kind), 0, "{what}: {}", kind.name());
+        }
+        // Only operations in flight at the removed node go unanswered.
+        assert!(result.findings.count(Kind::Unavailable) <= 5, "{what}");
+    }
+}
+
+/// A leaderless scenario under a random nemesis (no clock skew) with four random
+/// membership changes: nodes join, and nodes leave at least 600 ms apart (longer than any
+/// fault), so each hand-over can finish before the next removal.
+fn membership_nemesis(protocol: Value, nodes: u16, seed: u64) -> scenario::Scenario {
+    let mut rng = repsim_sim::SimRng::stream(seed, "membership-test");
+    let n = protocol["n"].as_u64().unwrap() as usize;
+    let mut members: Vec<u16> = (0..nodes).collect();
+    let mut next = nodes;
+    let mut faults = vec![
+        serde_json::json!({ "at_ms": 0, "until_ms": 2400, "random": {
+        "kinds": ["crash", "partition", "isolate", "link_down", "lag", "pause", "hold"],
+        "mean_interval_ms": 200, "max_fault_ms": 300 } }),
+    ];
+    let (mut at, mut last_removal) = (100, -1000i64);
+    for _ in 0..4 {
+        at += rng.between(100, 300) as i64;
+        if at - last_removal >= 600 && members.len() > n && rng.below(2) == 0 {
+            let node = members.remove(rng.below(members.len() as u64) as usize);
+            faults.push(serde_json::json!({ "at_ms": at, "remove_node": format!("n{node}") }));
+            last_removal = at;
+        } else {
+            faults.push(serde_json::json!({ "at_ms": at, "add_node": format!("n{next}") }));
+            members.push(next);
+            next += 1;
+        }
+    }
+    let doc = serde_json::json!({
+        "name": "leaderless-membership-nemesis", "nodes": nodes, "duration_ms": 2400,
+        "protocol": protocol,
+        "network": { "latency": { "dist": "exponential", "mean_ms": 2 },
+                     "drop_rate": 0.02, "duplicate_rate": 0.02 },
+        "clients": { "count": 10, "keys": 16, "read_fraction": 0.5, "timeout_ms": 150,
+                     "think_ms": { "dist": "exponential", "mean_ms": 4 },
+                     "reads_from": if seed % 2 == 0 { "sticky" } else { "any" } },
+        "faults": faults
+    });
+    scenario::parse(&doc.to_string(), "membership-nemesis.json").unwrap()
+}
+
+#[test]
+fn leaderless_strict_quorums_survive_random_membership_changes_under_a_nemesis() {
+    use serde_json::json;
+    // Strict quorums (w + r > n, w >= 2), with anti-entropy so that replicas which missed
+    // writes to dropped messages converge too.
+    let protocols = [
+        (
+            json!({ "kind": "leaderless", "n": 3, "w": 2, "r": 2, "anti_entropy_ms": 60 }),
+            5,
+        ),
+        (
+            json!({ "kind": "leaderless", "n": 3, "w": 2, "r": 2, "anti_entropy_ms": 60,
+                    "versions": "version-vectors", "hinted_handoff": true }),
+            5,
+        ),
+        (
+            json!({ "kind": "leaderless", "n": 3, "w": 3, "r": 1, "anti_entropy_ms": 60 }),
+            5,
+        ),
+        (
+            json!({ "kind": "leaderless", "n": 5, "w": 3, "r": 3, "anti_entropy_ms": 60 }),
+            6,
+        ),
+    ];
+    let mut flagged = Vec::new();
+    for (i, (protocol, nodes)) in protocols.iter().enumerate() {
+        let n = protocol["n"].as_u64().unwrap() as u16;
+        for seed in 0..30 {
+            let scenario = membership_nemesis(protocol.clone(), *nodes, seed);
+            let result = run_at(&scenario, seed);
+            let what = format!("config {i} seed {seed}");
+            assert_final_state_follows_the_final_ring(&result, n, 16, &what);
+            for kind in [
+                Kind::StaleRead,
+                Kind::LostWrite,
+                Kind::Divergence,
+                Kind::PhantomRead,
+            ] {
+                if result.findings.count(kind) > 0 {
+                    flagged.push(format!(
+                        "{what}: {} {}",
+                        result.findings.count(kind),
+                        kind.name()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(flagged.is_empty(), "{flagged:#?}");
+}

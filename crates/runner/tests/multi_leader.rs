@@ -253,3 +253,193 @@ fn causal_delivery_orders_replication_not_client_sessions() {
         );
     }
 }
+
+// ----- membership changes (issue 9) ------------------------------------------------------
+
+/// The replication-lag samples leader `node` took after `from_ms`, in ms.
+fn lags_after(result: &run::RunResult, node: u16, from_ms: f64) -> Vec<f64> {
+    result
+        .output
+        .lag
+        .get(&repsim_sim::NodeId(node))
+        .into_iter()
+        .flatten()
+        .filter(|(at, _)| at.as_ms() > from_ms)
+        .map(|(_, lag)| lag.as_ms())
+        .collect()
+}
+
+fn final_nodes(result: &run::RunResult) -> Vec<u16> {
+    result
+        .output
+        .final_state
+        .nodes
+        .keys()
+        .map(|n| n.0)
+        .collect()
+}
+
+#[test]
+fn circular_membership_change_rewires_the_ring_and_converges() {
+    let scenario = load("membership-change");
+    for seed in 100..110 {
+        let result = run::run(&scenario, seed, None).unwrap();
+        let what = format!("seed {seed}");
+        assert_eq!(
+            result.output.outcome,
+            repsim_sim::RunOutcome::Quiet,
+            "{what}"
+        );
+        assert_eq!(final_nodes(&result), vec![0, 2, 3, 4], "{what}");
+        assert_eq!(counter(&result, "join_synced"), 1, "{what}");
+        // Every leader that saw the removal caught up with the others.
+        assert_eq!(counter(&result, "catch_up_started"), 4, "{what}");
+        for kind in [Kind::Divergence, Kind::LostWrite, Kind::PhantomRead] {
+            assert_eq!(result.findings.count(kind), 0, "{what}: {}", kind.name());
+        }
+        // The ring runs n0 -> n2 now: n2 keeps receiving everyone's writes promptly
+        // (without the rewiring it would get nothing after 1600 ms). Eight clients write
+        // about 350 times in those 800 ms.
+        let lags = lags_after(&result, 2, 1700.0);
+        assert!(lags.len() > 200, "{what}: n2 applied {} writes", lags.len());
+        let worst = lags.iter().copied().fold(0.0, f64::max);
+        assert!(worst < 100.0, "{what}: n2 lagged {worst} ms");
+    }
+}
+
+/// A four-leader scenario where `n1` (a relay in the ring, or the star's root) is paused
+/// from 1000 ms and removed at 1200 ms: its predecessor's writes to it are never
+/// acknowledged and must be rerouted.
+fn paused_then_removed(topology: &str, removed: &str) -> String {
+    scenario_text(
+        4,
+        &format!(r#"{topology}, "conflict": "siblings""#),
+        r#"{ "latency": { "dist": "exponential", "mean_ms": 2 } }"#,
+        r#"{ "count": 8, "keys": 10, "read_fraction": 0.5, "timeout_ms": 300,
+             "think_ms": { "dist": "constant", "ms": 5 } }"#,
+        &format!(
+            r#"{{ "at_ms": 1000, "pause": "{removed}" }}, {{ "at_ms": 1200, "remove_node": "{removed}" }}"#
+        ),
+    )
+}
+
+#[test]
+fn writes_queued_for_a_removed_leader_are_rerouted_to_its_replacement() {
+    for (topology, removed) in [
+        (r#""topology": "circular""#, "n1"),
+        (r#""topology": "star""#, "n0"),
+        (r#""topology": "star", "root": "n2""#, "n2"),
+        (r#""topology": "all-to-all""#, "n1"),
+    ] {
+        let text = paused_then_removed(topology, removed);
+        for seed in 0..5 {
+            let result = run_text(&text, seed);
+            let what = format!("{topology} without {removed}, seed {seed}");
+            assert_eq!(
+                result.output.outcome,
+                repsim_sim::RunOutcome::Quiet,
+                "{what}"
+            );
+            assert_eq!(final_nodes(&result).len(), 3, "{what}");
+            for kind in [Kind::Divergence, Kind::LostWrite, Kind::PhantomRead] {
+                assert_eq!(result.findings.count(kind), 0, "{what}: {}", kind.name());
+            }
+            let rerouted = counter(&result, "update_rerouted");
+            if topology.contains("all-to-all") {
+                // Nobody relays through a leaf of all-to-all: nothing to reroute.
+                assert_eq!(rerouted, 0, "{what}");
+            } else {
+                // Writes waited for the paused relay (few: the clients that chose the
+                // paused leader stall until their timeout).
+                assert!(rerouted > 0, "{what}: {rerouted} rerouted");
+            }
+            // The flow goes on after the removal, through the replacement.
+            for node in final_nodes(&result) {
+                let lags = lags_after(&result, node, 1300.0);
+                let worst = lags.iter().copied().fold(0.0, f64::max);
+                assert!(
+                    !lags.is_empty() && worst < 100.0,
+                    "{what}: n{node} lagged {worst} ms"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn removing_the_star_root_makes_the_lowest_remaining_leader_the_root() {
+    let text = paused_then_removed(r#""topology": "star", "root": "n2""#, "n2");
+    let result = run_text(&text, 3);
+    // n0, the lowest id left, now passes every leaf's writes to the other leaves: it
+    // sends far more copies than a leaf, which sends only its own writes to the root.
+    let applied_at = |node: u16| lags_after(&result, node, 1300.0).len();
+    assert!(applied_at(1) > 100 && applied_at(3) > 100);
+    assert_eq!(result.findings.count(Kind::Divergence), 0);
+}
+
+#[test]
+fn random_membership_changes_under_a_nemesis_converge() {
+    let mut failures = Vec::new();
+    for topology in TOPOLOGIES {
+        for conflict in ["merge", "siblings", "lww"] {
+            for causality in ["none", "version-vectors"] {
+                let protocol =
+                    format!(r#"{topology}, "conflict": "{conflict}", "causality": "{causality}""#);
+                for seed in 0..30u64 {
+                    // Four random changes: leaders join, and leaders leave (at least two
+                    // stay), at random times during the nemesis.
+                    let mut rng = repsim_sim::SimRng::stream(seed, "membership-test");
+                    let mut members: Vec<u16> = (0..4).collect();
+                    let (mut next, mut at) = (4u16, 100u64);
+                    let mut faults = String::from(
+                        r#"{ "at_ms": 0, "until_ms": 2000, "random": {
+                              "kinds": ["crash", "partition", "isolate", "link_down", "lag",
+                                        "clock_skew", "pause", "hold"],
+                              "mean_interval_ms": 150, "max_fault_ms": 400 } }"#,
+                    );
+                    for _ in 0..4 {
+                        at += rng.between(50, 350);
+                        if members.len() > 2 && rng.below(2) == 0 {
+                            let node = members.remove(rng.below(members.len() as u64) as usize);
+                            faults +=
+                                &format!(r#", {{ "at_ms": {at}, "remove_node": "n{node}" }}"#);
+                        } else {
+                            faults += &format!(r#", {{ "at_ms": {at}, "add_node": "n{next}" }}"#);
+                            members.push(next);
+                            next += 1;
+                        }
+                    }
+                    let text = scenario_text(
+                        4,
+                        &protocol,
+                        r#"{ "latency": { "dist": "exponential", "mean_ms": 3 },
+                             "drop_rate": 0.05, "duplicate_rate": 0.05 }"#,
+                        r#"{ "count": 8, "keys": 6, "read_fraction": 0.5, "timeout_ms": 300,
+                             "think_ms": { "dist": "uniform", "min_ms": 0, "max_ms": 10 } }"#,
+                        &faults,
+                    );
+                    let result = run_text(&text, seed);
+                    let what = format!("{protocol} seed {seed}");
+                    if result.output.outcome != repsim_sim::RunOutcome::Quiet {
+                        failures.push(format!("{what}: {}", result.output.outcome.as_str()));
+                    }
+                    members.sort();
+                    if final_nodes(&result) != members {
+                        failures.push(format!("{what}: final state of {:?}", final_nodes(&result)));
+                    }
+                    let mut bad = vec![Kind::Divergence, Kind::PhantomRead];
+                    if matches!(conflict, "merge" | "siblings") {
+                        bad.push(Kind::LostWrite);
+                    }
+                    for kind in bad {
+                        let count = result.findings.count(kind);
+                        if count > 0 {
+                            failures.push(format!("{what}: {count} {}", kind.name()));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -375,7 +375,12 @@ fn bad_inputs_are_refused_with_file_path_and_reason() {
         "{\n  \"name\": \"t\",\n  \"nodes\": 3,,\n}",
         "x.json: line 3 column 14: key must be a string",
     );
-    t.check("", "x.json: line 1 column 0: EOF while parsing a value");
+    t.check(
+        "",
+        "x.json: line 1 column 1: the file is empty; a scenario is a JSON object (see \
+         `repsim schema`)",
+    );
+    t.check("{", "x.json: line 1 column 1: EOF while parsing an object");
     t.check(
         &format!("{} {{}}", patched(json!({}))),
         "x.json: line 8 column 3: trailing characters",
@@ -404,12 +409,12 @@ fn bad_inputs_are_refused_with_file_path_and_reason() {
         json!({"nodez": 3}),
         "x.json: $.nodez: unknown field `nodez`, expected one of `name`, `description`, \
          `seed`, `nodes`, `duration_ms`, `protocol`, `network`, `clients`, `faults`, `expect`, \
-         `limits`, `debug`",
+         `limits`, `debug`, `storage`",
     );
     t.patch(
         json!({"network": {"drop": 0.1}}),
         "x.json: $.network.drop: unknown field `drop`, expected one of `latency`, \
-         `drop_rate`, `duplicate_rate`, `links`",
+         `drop_rate`, `duplicate_rate`, `corrupt_rate`, `links`",
     );
     t.patch(
         json!({"clients": {"count": 2, "think": 5}}),
@@ -450,7 +455,8 @@ fn bad_inputs_are_refused_with_file_path_and_reason() {
         json!({"faults": [{"at_ms": 1, "crash": "n0", "note": "x"}]}),
         "x.json: $.faults[0].note: unknown field `note`, expected one of `at_ms`, `until_ms`, \
          `crash`, `restart`, `partition`, `isolate`, `link_down`, `lag`, `clock_skew`, \
-         `upgrade`, `add_node`, `random`",
+         `upgrade`, `add_node`, `random`, `remove_node`, `pause`, `resume`, `hold`, \
+         `hold_node`, `swizzle`, `reorder`",
     );
     t.patch(
         json!({"faults": [{"at_ms": 1, "lag": {"node": "n0", "extra": 5}, "until_ms": 2}]}),
@@ -713,7 +719,8 @@ fn bad_inputs_are_refused_with_file_path_and_reason() {
     t.patch(
         json!({"faults": [{"at_ms": 1000}]}),
         "x.json: $.faults[0]: a fault needs one action, one of: crash, restart, partition, \
-         isolate, link_down, lag, clock_skew, upgrade, add_node, random",
+         isolate, link_down, lag, clock_skew, upgrade, add_node, random, \
+         remove_node, pause, resume, hold, hold_node, swizzle, reorder",
     );
     t.patch(
         json!({"faults": [{"at_ms": 1, "partition": [["n0", "n1", "n2"]], "until_ms": 2}]}),
@@ -749,7 +756,7 @@ fn bad_inputs_are_refused_with_file_path_and_reason() {
         json!({"faults": [{"at_ms": 1, "random": {"kinds": ["crash", "upgrade"],
                             "mean_interval_ms": 10, "max_fault_ms": 10}, "until_ms": 2}]}),
         "x.json: $.faults[0].random.kinds[1]: unknown variant `upgrade`, expected one of \
-         `crash`, `partition`, `isolate`, `link_down`, `lag`, `clock_skew`",
+         `crash`, `partition`, `isolate`, `link_down`, `lag`, `clock_skew`, `pause`, `hold`, `reorder`",
     );
 
     // Fault nodes and the add_node timeline.
@@ -993,4 +1000,50 @@ fn semi_sync_without_a_follower_is_refused() {
         err,
         "x.json: $.protocol.replication: semi-sync needs a follower to be synchronous, but nodes is 1"
     );
+}
+
+#[test]
+fn names_are_read_only_from_strings() {
+    // serde reads a name (an enum of unit variants) from `{"sync": null}` too, and
+    // answers other types with "expected value" at valid JSON; names are strings only.
+    let mut t = Table::default();
+    let single_leader = |replication: Value| {
+        let protocol = json!({"kind": "single-leader", "replication": replication});
+        json!({ "protocol": protocol })
+    };
+    t.patch(
+        single_leader(json!({"sync": null})),
+        "x.json: $.protocol.replication: invalid type: map, expected a string",
+    );
+    t.patch(
+        single_leader(json!(["sync"])),
+        "x.json: $.protocol.replication: invalid type: sequence, expected a string",
+    );
+    t.patch(
+        single_leader(json!(7)),
+        "x.json: $.protocol.replication: invalid type: integer `7`, expected a string",
+    );
+    t.patch(
+        single_leader(json!("syn")),
+        "x.json: $.protocol.replication: unknown variant `syn`, expected one of `sync`, \
+         `async`, `semi-sync`, `chain`",
+    );
+    t.patch(
+        json!({"protocol": {"kind": {}}}),
+        "x.json: $.protocol.kind: invalid type: map, expected a string",
+    );
+    t.patch(
+        json!({"protocol": {"kind": "multi-leader", "topology": null}}),
+        "x.json: $.protocol.topology: invalid type: null, expected a string",
+    );
+    t.patch(
+        json!({"network": {"latency": {"dist": {"constant": null}, "ms": 1}}}),
+        "x.json: $.network.latency.dist: invalid type: map, expected a string",
+    );
+    t.patch(
+        json!({"faults": [{"at_ms": 1, "until_ms": 2, "random": {
+            "kinds": ["crash", {"lag": null}], "mean_interval_ms": 1, "max_fault_ms": 1}}]}),
+        "x.json: $.faults[0].random.kinds[1]: invalid type: map, expected a string",
+    );
+    t.finish();
 }

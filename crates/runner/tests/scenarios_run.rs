@@ -144,7 +144,9 @@ fn every_expect_block_holds_over_several_seeds() {
 }
 
 /// The control protocol under a heavy random nemesis, over many seeds and client
-/// settings: any anomaly other than unavailability is a checker or simulator bug.
+/// settings: any anomaly other than unavailability is a checker or simulator bug. That
+/// includes `linearizability`: a single node is a linearizable store, and every key must
+/// be decided (none left unknown).
 #[test]
 fn single_node_shows_no_anomaly_under_any_fault_schedule() {
     let mut flagged = Vec::new();
@@ -167,6 +169,19 @@ fn single_node_shows_no_anomaly_under_any_fault_schedule() {
             let result = run::run(&scenario, seed, None).unwrap();
             let unavailable = result.findings.count(repsim_anomaly::Kind::Unavailable);
             assert!(unavailable > 0, "the nemesis never bit at seed {seed}");
+            assert!(
+                result
+                    .findings
+                    .counts
+                    .contains_key(&repsim_anomaly::Kind::Linearizability),
+                "linearizability was not checked at seed {seed}"
+            );
+            if !result.findings.unknown_keys.is_empty() {
+                flagged.push(format!(
+                    "{reads_from} seed {seed}: linearizability undecided for {:?}",
+                    result.findings.unknown_keys
+                ));
+            }
             for (kind, &count) in &result.findings.counts {
                 if *kind != repsim_anomaly::Kind::Unavailable && count > 0 {
                     flagged.push(format!("{reads_from} seed {seed}: {count} {}", kind.name()));
@@ -178,4 +193,28 @@ fn single_node_shows_no_anomaly_under_any_fault_schedule() {
         flagged.is_empty(),
         "false positives on the control protocol: {flagged:?}"
     );
+}
+
+/// Reads from lagging followers are not linearizable: over the follower-reads scenario's
+/// seeds, keys are flagged, each with a witness that names the read that cannot be
+/// placed, and none is left undecided.
+#[test]
+fn single_leader_follower_reads_are_not_linearizable() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let scenario = load(&root.join("scenarios/single-leader/follower-reads-are-stale.json"));
+    let kind = repsim_anomaly::Kind::Linearizability;
+    for seed in std::iter::once(scenario.seed).chain(EXTRA_SEEDS) {
+        let result = run::run(&scenario, seed, None).unwrap();
+        assert!(
+            result.findings.count(kind) > 0,
+            "seed {seed}: no key flagged"
+        );
+        assert!(result.findings.unknown_keys.is_empty(), "seed {seed}");
+        let flag = &result.findings.examples[&kind][0];
+        assert!(
+            flag.message.contains("is not linearizable") && !flag.involved.is_empty(),
+            "seed {seed}: {}",
+            flag.message
+        );
+    }
 }

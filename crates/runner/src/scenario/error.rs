@@ -97,9 +97,27 @@ impl Invalid {
         ScenarioError::Invalid {
             file: file.to_owned(),
             path: self.path,
-            message: self.message,
+            message: printable(self.message),
         }
     }
+}
+
+/// `message` with its control characters escaped (`\u{1b}`): messages quote text from
+/// the file (an unknown field, a node name), which must not reach a terminal raw.
+pub(super) fn printable(message: String) -> String {
+    if !message.chars().any(char::is_control) {
+        return message;
+    }
+    message
+        .chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_debug().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// Appends the path step for object key `key`: `.key` when it is an identifier,
@@ -184,6 +202,16 @@ mod tests {
         let mut path = ROOT.to_owned();
         assert_eq!(split_marked(&mut path, "plain"), "plain");
         assert_eq!(path, ROOT);
+    }
+
+    #[test]
+    fn control_characters_in_messages_are_escaped() {
+        let e = Invalid::new("$.clients.reads_from", "unknown reads_from `\u{1b}[31m\0`")
+            .in_file("x.json");
+        assert_eq!(
+            e.to_string(),
+            "x.json: $.clients.reads_from: unknown reads_from `\\u{1b}[31m\\0`"
+        );
     }
 
     #[test]

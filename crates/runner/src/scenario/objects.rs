@@ -3,10 +3,15 @@
 //! `Deserialize` with `#[serde(remote = "Self")]`, which makes the derived code an
 //! inherent function, and [`objects_only!`] implements the trait by calling it through
 //! [`ObjectOnly`], which asks the format for a map.
+//!
+//! Strings only: a serde-derived enum of names (`replication`, a protocol `kind`) also
+//! accepts `{"sync": null}`, and answers other JSON types with a syntax error ("expected
+//! value") at valid JSON. [`from_string`] (a `deserialize_with` function) and [`Named`]
+//! read such an enum only from a string.
 
 use std::fmt;
 
-use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::de::{Deserialize, Deserializer, Error as _, IntoDeserializer, MapAccess, Visitor};
 
 /// Wraps a deserializer so that a struct is read only from a JSON object.
 pub(super) struct ObjectOnly<D>(pub(super) D);
@@ -63,3 +68,51 @@ macro_rules! objects_only {
 }
 
 pub(super) use objects_only;
+
+/// Reads an enum of unit variants from a JSON string only (a `deserialize_with`
+/// function): another type is "invalid type: ..., expected a string", an unknown name
+/// "unknown variant `x`, expected one of ...".
+pub(super) fn from_string<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    let name = deserializer.deserialize_str(StringVisitor)?;
+    let named: serde::de::value::StrDeserializer<'_, serde::de::value::Error> =
+        name.as_str().into_deserializer();
+    T::deserialize(named).map_err(D::Error::custom)
+}
+
+/// An enum of unit variants read by [`from_string`], for places that cannot take a
+/// `deserialize_with` (list elements, a tag read by hand).
+pub(super) struct Named<T>(pub(super) T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Named<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        from_string(deserializer).map(Named)
+    }
+}
+
+/// [`from_string`] for a list.
+pub(super) fn from_strings<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    let named: Vec<Named<T>> = Vec::deserialize(deserializer)?;
+    Ok(named.into_iter().map(|Named(value)| value).collect())
+}
+
+struct StringVisitor;
+
+impl Visitor<'_> for StringVisitor {
+    type Value = String;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<String, E> {
+        Ok(value.to_owned())
+    }
+}

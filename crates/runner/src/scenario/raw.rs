@@ -10,8 +10,8 @@ use schemars::JsonSchema;
 use serde::de::Deserializer;
 use serde::{Deserialize, Serialize};
 
-use super::error::{ROOT, ScenarioError, push_segments, split_marked};
-use super::objects::objects_only;
+use super::error::{ROOT, ScenarioError, printable, push_segments, split_marked};
+use super::objects::{from_string, from_strings, objects_only};
 use super::tagged::{self, Tagged};
 use super::{Causality, Conflict, LogFormat, Replication, Topology, Versions};
 
@@ -65,6 +65,37 @@ pub(super) struct RawScenario {
     /// For testing repsim itself: deliberate failures.
     #[serde(default)]
     pub debug: RawDebug,
+    /// When what nodes persist reaches stable storage (their fsync setting).
+    #[serde(default)]
+    pub storage: RawStorage,
+}
+
+/// Disk durability: by default every persisted record is synced at once.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, remote = "Self", rename = "Storage")]
+#[schemars(rename = "Storage")]
+pub(super) struct RawStorage {
+    /// Every node flushes what it persisted every this many ms (0, the default: each
+    /// record is synced at once). A crash loses an arbitrary part of what was persisted
+    /// since the last flush, so a protocol that acknowledges before syncing loses data.
+    #[serde(default)]
+    #[schemars(range(min = 0))]
+    pub sync_interval_ms: f64,
+    /// Per-node overrides: `[{node, sync_interval_ms}]`, each node at most once.
+    #[serde(default)]
+    pub nodes: Vec<RawNodeStorage>,
+}
+
+/// One node's storage setting.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, remote = "Self", rename = "NodeStorage")]
+#[schemars(rename = "NodeStorage")]
+pub(super) struct RawNodeStorage {
+    /// The node.
+    pub node: String,
+    /// This node's flush interval (ms; 0 syncs every record at once).
+    #[schemars(range(min = 0))]
+    pub sync_interval_ms: f64,
 }
 
 /// Bounds on a run.
@@ -101,6 +132,11 @@ pub(super) struct RawDebug {
     #[serde(default)]
     #[schemars(range(min = 1))]
     pub panic_every_nth_seed: Option<u64>,
+    /// Run a protocol variant with a known bug, to see a sweep catch it:
+    /// `single-leader-ignore-lease` (a fenced leader never checks its lease) or
+    /// `leaderless-read-quorum-minus-one` (reads answer after r - 1 replies).
+    #[serde(default)]
+    pub planted_bug: Option<String>,
 }
 
 fn default_seed() -> u64 {
@@ -165,11 +201,11 @@ pub(super) struct RawSingleNode {}
 pub(super) struct RawSingleLeader {
     /// How writes reach followers: `sync` (every follower acknowledges), `async`,
     /// `semi-sync` (one follower acknowledges) or `chain`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "from_string")]
     pub replication: Replication,
     /// What the replication log carries: `logical` rows, `statement`s re-executed on
     /// followers, or the storage engine's `wal`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "from_string")]
     pub log: LogFormat,
     /// Automatic failover, or `null` (the default) for manual failover.
     #[serde(default)]
@@ -240,17 +276,17 @@ fn default_true() -> bool {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawMultiLeader {
     /// Which leaders send their writes to which: `all-to-all`, `circular` or `star`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "from_string")]
     pub topology: Topology,
     /// The hub of a `star` topology (default `n0`); only for `star`.
     #[serde(default)]
     pub root: Option<String>,
     /// How concurrent writes to one key are resolved: `lww` (last writer wins),
     /// `replica-priority`, `merge` (keep the sorted list of values) or `siblings`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "from_string")]
     pub conflict: Conflict,
     /// How concurrency is detected: `none` or `version-vectors`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "from_string")]
     pub causality: Causality,
     /// Route every key's writes to one leader (its home), avoiding write conflicts.
     #[serde(default)]
@@ -291,7 +327,7 @@ pub(super) struct RawLeaderless {
     pub hinted_handoff: bool,
     /// How replica versions are compared: `lww` or `version-vectors` (concurrent writes
     /// kept as siblings).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "from_string")]
     pub versions: Versions,
 }
 
@@ -312,6 +348,11 @@ pub(super) struct RawNetwork {
     #[serde(default)]
     #[schemars(range(min = 0, max = 1))]
     pub duplicate_rate: f64,
+    /// Chance that a node-to-node message arrives corrupted (0 to 1); the receiver's
+    /// checksum detects it and drops it, and reports count these apart.
+    #[serde(default)]
+    #[schemars(range(min = 0, max = 1))]
+    pub corrupt_rate: f64,
     /// Per-link latency overrides (directed).
     #[serde(default)]
     pub links: Vec<RawLink>,
@@ -323,6 +364,7 @@ impl Default for RawNetwork {
             latency: default_latency(),
             drop_rate: 0.0,
             duplicate_rate: 0.0,
+            corrupt_rate: 0.0,
             links: Vec::new(),
         }
     }
@@ -583,6 +625,43 @@ pub(super) struct RawFault {
     /// deterministically from the run's seed over the initial nodes.
     #[serde(default)]
     pub random: Option<RawRandom>,
+    /// Remove this node from the cluster for good: it stops, and the other nodes and the
+    /// clients no longer see it among the members.
+    #[serde(default)]
+    pub remove_node: Option<String>,
+    /// Pause this node: it keeps its state but handles nothing; its timers, incoming
+    /// messages and client requests wait until it resumes (at `until_ms`, a `resume`, or
+    /// the end of the workload). Unlike a crash, nothing is lost.
+    #[serde(default)]
+    pub pause: Option<String>,
+    /// Resume this paused node.
+    #[serde(default)]
+    pub resume: Option<String>,
+    /// `[from, to]`: hold (clog) one direction of one link; its messages are delivered,
+    /// late and in a new order, at `until_ms`.
+    #[serde(default)]
+    pub hold: Option<(String, String)>,
+    /// Hold every message to and from this node until `until_ms`.
+    #[serde(default)]
+    pub hold_node: Option<String>,
+    /// Swizzle-clog these nodes' links (at least two nodes): hold their links one by one,
+    /// then release them in reverse order, over the window.
+    #[serde(default)]
+    pub swizzle: Option<Vec<String>>,
+    /// Reorder node-to-node messages: each gets an extra delay drawn from 0 to
+    /// `extra_ms`, until `until_ms`.
+    #[serde(default)]
+    pub reorder: Option<RawReorder>,
+}
+
+/// A reorder window.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, remote = "Self", rename = "Reorder")]
+#[schemars(rename = "Reorder")]
+pub(super) struct RawReorder {
+    /// Largest extra delay (ms, > 0).
+    #[schemars(extend("exclusiveMinimum" = 0))]
+    pub extra_ms: f64,
 }
 
 /// `lag`: extra delay for one node's messages.
@@ -615,6 +694,7 @@ pub(super) struct RawClockSkew {
 pub(super) struct RawRandom {
     /// The fault kinds to draw from, uniformly (at least one).
     #[schemars(length(min = 1))]
+    #[serde(deserialize_with = "from_strings")]
     pub kinds: Vec<RawRandomKind>,
     /// Mean time between fault starts (ms, > 0).
     #[schemars(extend("exclusiveMinimum" = 0))]
@@ -623,6 +703,10 @@ pub(super) struct RawRandom {
     /// 1 ms) and all of it.
     #[schemars(extend("exclusiveMinimum" = 0))]
     pub max_fault_ms: f64,
+    /// Swarm mode: each run draws from its seed which of `kinds` it uses and how often
+    /// each fires, so a sweep explores many fault mixes (default false).
+    #[serde(default)]
+    pub swarm: bool,
 }
 
 /// A fault kind the nemesis can draw.
@@ -642,6 +726,12 @@ pub(super) enum RawRandomKind {
     Lag,
     /// Skew one node's clock.
     ClockSkew,
+    /// Pause one node.
+    Pause,
+    /// Hold every message to and from one node, then release them late.
+    Hold,
+    /// Reorder messages by an extra random delay.
+    Reorder,
 }
 
 /// The anomalies the run is expected to show (SPEC §4): each kind named gets bounds on
@@ -728,6 +818,9 @@ objects_only!(
     RawBound,
     RawLimits,
     RawDebug,
+    RawReorder,
+    RawStorage,
+    RawNodeStorage,
 );
 
 /// Parses `text` into the raw structs; `file` names it in errors.
@@ -754,7 +847,7 @@ fn json_error(file: &str, mut path: String, error: serde_json::Error) -> Scenari
     // JSON path locates the others.
     let position = format!(" at line {} column {}", error.line(), error.column());
     let message = full.strip_suffix(&position).unwrap_or(&full);
-    let message = split_marked(&mut path, message).to_owned();
+    let message = printable(split_marked(&mut path, message).to_owned());
     if error.is_data() {
         ScenarioError::Invalid {
             file: file.to_owned(),

@@ -19,6 +19,7 @@ use serde::de::{self, DeserializeOwned, DeserializeSeed, Deserializer, MapAccess
 use serde_json::Value;
 
 use super::error::{mark, push_key, push_segments};
+use super::objects::Named;
 
 /// A type made of variants chosen by a tag field.
 pub(super) trait Tagged: Sized {
@@ -53,7 +54,7 @@ impl<'de, T: Tagged> Visitor<'de> for TaggedVisitor<T> {
         let mut buffered = Vec::new();
         while let Some(key) = map.next_key::<String>()? {
             if key == T::TAG {
-                let kind: T::Kind = map.next_value()?;
+                let Named(kind) = map.next_value::<Named<T::Kind>>()?;
                 let rest = Replay {
                     tag: T::TAG,
                     buffered: buffered.into_iter(),

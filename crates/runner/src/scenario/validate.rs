@@ -17,17 +17,17 @@ use std::collections::BTreeMap;
 
 use repsim_sim::{
     ClientConfig, Fault, FaultAction, Latency, Limits, LinkConfig, NetworkConfig, NodeId,
-    Probability, RandomFaults, RandomKind, SimDuration, SimTime,
+    Probability, RandomFaults, RandomKind, SimDuration, SimTime, SyncPolicy,
 };
 
 use super::error::{Invalid, push_key};
 use super::raw::{
     RawClients, RawDist, RawExpect, RawFault, RawLimits, RawNetwork, RawProtocol, RawRandomKind,
-    RawScenario,
+    RawScenario, RawStorage,
 };
 use super::{
     DebugOptions, Expectation, Failover, FaultSpec, LeaderlessConfig, MultiLeaderConfig,
-    ProtocolConfig, Replication, Scenario, SingleLeaderConfig, Topology,
+    PlantedBug, ProtocolConfig, Replication, Scenario, SingleLeaderConfig, Topology,
 };
 
 /// The largest time or duration a file may give, in ms (about 31 years): far beyond any
@@ -41,6 +41,11 @@ const MAX_CLIENTS: u64 = 100_000;
 const MAX_KEYS: u64 = 1_000_000;
 /// The longest scenario name, in bytes (it becomes a directory name).
 const MAX_NAME_BYTES: usize = 200;
+/// The most faults the `random` entries of a scenario may start on average, together
+/// (their windows over their mean intervals). The schedule is expanded into memory
+/// before a run, so without a bound a long window with a tiny interval would make
+/// `run` hang while it drew ~10^15 faults.
+const MAX_RANDOM_FAULTS: f64 = 1e6;
 
 type Result<T> = std::result::Result<T, Invalid>;
 
@@ -55,6 +60,30 @@ pub(super) fn scenario(raw: RawScenario, file: &str) -> Result<Scenario> {
     let clients = clients(&raw.clients, &protocol)?;
     let expect = expect(&raw.expect)?;
     let limits = limits(&raw.limits)?;
+    let sync = storage(&raw.storage, &cluster)?;
+    let planted_bug = match raw.debug.planted_bug.as_deref() {
+        None => None,
+        Some(name) => {
+            const PATH: &str = "$.debug.planted_bug";
+            let Some(&(bug, _, kind)) = PlantedBug::ALL.iter().find(|(_, n, _)| *n == name) else {
+                let names: Vec<&str> = PlantedBug::ALL.iter().map(|(_, n, _)| *n).collect();
+                return Err(Invalid::new(
+                    PATH,
+                    format!(
+                        "unknown planted bug {name:?}; expected one of {}",
+                        names.join(", ")
+                    ),
+                ));
+            };
+            if kind != protocol.kind() {
+                return Err(Invalid::new(
+                    PATH,
+                    format!("{name} applies to {kind}, not {}", protocol.kind()),
+                ));
+            }
+            Some(bug)
+        }
+    };
     let debug = DebugOptions {
         panic_at_event: raw.debug.panic_at_event,
         panic_every_nth_seed: match raw.debug.panic_every_nth_seed {
@@ -67,6 +96,7 @@ pub(super) fn scenario(raw: RawScenario, file: &str) -> Result<Scenario> {
             Some(n) => n,
             None => 1,
         },
+        planted_bug,
     };
     Ok(Scenario {
         file: file.to_owned(),
@@ -82,7 +112,35 @@ pub(super) fn scenario(raw: RawScenario, file: &str) -> Result<Scenario> {
         expect,
         limits,
         debug,
+        sync,
     })
+}
+
+/// Per node (every node that ever exists), its sync policy.
+fn storage(raw: &RawStorage, cluster: &Cluster) -> Result<Vec<SyncPolicy>> {
+    let policy = |ms: f64, path: &str| -> Result<SyncPolicy> {
+        let interval = non_negative_ms(ms, path)?;
+        Ok(if interval == SimDuration::ZERO {
+            SyncPolicy::Always
+        } else {
+            SyncPolicy::Every(interval)
+        })
+    };
+    let default = policy(raw.sync_interval_ms, "$.storage.sync_interval_ms")?;
+    let mut sync = vec![default; cluster.total() as usize];
+    let mut seen = BTreeMap::new();
+    for (i, node) in raw.nodes.iter().enumerate() {
+        let path = format!("$.storage.nodes[{i}]");
+        let id = cluster.any_node(&node.node, &join(&path, "node"))?;
+        if let Some(first) = seen.insert(id, i) {
+            return Err(Invalid::new(
+                join(&path, "node"),
+                format!("{id} is already set by $.storage.nodes[{first}]"),
+            ));
+        }
+        sync[id.index()] = policy(node.sync_interval_ms, &join(&path, "sync_interval_ms"))?;
+    }
+    Ok(sync)
 }
 
 fn limits(raw: &RawLimits) -> Result<Limits> {
@@ -497,6 +555,7 @@ fn network(raw: &RawNetwork, cluster: &Cluster) -> Result<NetworkConfig> {
         latency: latency(&raw.latency, "$.network.latency")?,
         drop_rate: fraction(raw.drop_rate, "$.network.drop_rate")?,
         duplicate_rate: fraction(raw.duplicate_rate, "$.network.duplicate_rate")?,
+        corrupt_rate: fraction(raw.corrupt_rate, "$.network.corrupt_rate")?,
         links,
     })
 }
@@ -578,7 +637,7 @@ enum Window {
 
 /// The action keys of a fault object, in the order messages list them, with their
 /// window rule.
-fn actions(raw: &RawFault) -> [(&'static str, bool, Window); 10] {
+fn actions(raw: &RawFault) -> [(&'static str, bool, Window); 17] {
     [
         ("crash", raw.crash.is_some(), Window::None),
         ("restart", raw.restart.is_some(), Window::None),
@@ -590,6 +649,13 @@ fn actions(raw: &RawFault) -> [(&'static str, bool, Window); 10] {
         ("upgrade", raw.upgrade.is_some(), Window::None),
         ("add_node", raw.add_node.is_some(), Window::None),
         ("random", raw.random.is_some(), Window::Required),
+        ("remove_node", raw.remove_node.is_some(), Window::None),
+        ("pause", raw.pause.is_some(), Window::Optional),
+        ("resume", raw.resume.is_some(), Window::None),
+        ("hold", raw.hold.is_some(), Window::Required),
+        ("hold_node", raw.hold_node.is_some(), Window::Required),
+        ("swizzle", raw.swizzle.is_some(), Window::Required),
+        ("reorder", raw.reorder.is_some(), Window::Required),
     ]
 }
 
@@ -616,6 +682,25 @@ fn faults(
         .map(|(i, fault)| entry(fault, i, nodes, duration, protocol))
         .collect::<Result<Vec<_>>>()?;
 
+    let mut random_faults = 0.0;
+    for (i, entry) in entries.iter().enumerate() {
+        let Entry::Random(random) = entry else {
+            continue;
+        };
+        let window = random.until.since(random.at).as_micros() as f64;
+        random_faults += window / random.mean_interval.as_micros() as f64;
+        if random_faults > MAX_RANDOM_FAULTS {
+            return Err(Invalid::new(
+                format!("$.faults[{i}].random.mean_interval_ms"),
+                format!(
+                    "the random faults would start about {random_faults:.0} faults in all (each \
+                     window over its mean_interval_ms); at most {MAX_RANDOM_FAULTS:.0}: raise \
+                     mean_interval_ms or shorten the window"
+                ),
+            ));
+        }
+    }
+
     // Rank of each fixed fault in start order (stable: same instant keeps file order),
     // the order in which the simulator starts them.
     let mut order: Vec<(SimTime, usize)> = entries
@@ -636,10 +721,24 @@ fn faults(
         initial: nodes,
         added: Vec::new(),
     };
+    let mut removed: Vec<NodeId> = Vec::new();
     for &(at, i) in &order {
         let Entry::Fixed { fault, .. } = &entries[i] else {
             continue;
         };
+        if let FaultAction::RemoveNode(node) = fault.action {
+            let path = format!("$.faults[{i}].remove_node");
+            if removed.contains(&node) {
+                return Err(Invalid::new(path, format!("{node} is already removed")));
+            }
+            removed.push(node);
+            if removed.len() as u32 >= cluster.total() {
+                return Err(Invalid::new(
+                    path,
+                    "cannot remove the last node of the cluster",
+                ));
+            }
+        }
         if let FaultAction::AddNode(node) = fault.action {
             let next = cluster.total();
             if u32::from(node.0) != next {
@@ -894,6 +993,50 @@ fn entry(
             // `SimDuration::from_ms`; the bound keeps it far inside `i64`.
             offset_micros: (offset_ms * 1000.0).round() as i64,
         }
+    } else if let Some(name) = &raw.remove_node {
+        if matches!(protocol, ProtocolConfig::SingleNode) {
+            return Err(Invalid::new(
+                action_path,
+                "single-node runs exactly one node and cannot remove it",
+            ));
+        }
+        FaultAction::RemoveNode(node(name, action_path)?)
+    } else if let Some(name) = &raw.pause {
+        FaultAction::Pause(node(name, action_path)?)
+    } else if let Some(name) = &raw.resume {
+        FaultAction::Resume(node(name, action_path)?)
+    } else if let Some(name) = &raw.hold_node {
+        FaultAction::HoldNode(node(name, action_path)?)
+    } else if let Some((from, to)) = &raw.hold {
+        let from = node(from, format!("{action_path}[0]"))?;
+        let to = node(to, format!("{action_path}[1]"))?;
+        if from == to {
+            return Err(Invalid::new(
+                action_path,
+                format!("hold needs two different nodes (got {from} twice)"),
+            ));
+        }
+        FaultAction::Hold { from, to }
+    } else if let Some(names) = &raw.swizzle {
+        let mut ids: Vec<NodeId> = Vec::with_capacity(names.len());
+        for (k, name) in names.iter().enumerate() {
+            let id = node(name, format!("{action_path}[{k}]"))?;
+            if ids.contains(&id) {
+                return Err(Invalid::new(
+                    format!("{action_path}[{k}]"),
+                    format!("{id} is listed twice"),
+                ));
+            }
+            ids.push(id);
+        }
+        if ids.len() < 2 {
+            return Err(Invalid::new(action_path, "swizzle needs at least 2 nodes"));
+        }
+        FaultAction::Swizzle(ids)
+    } else if let Some(reorder) = &raw.reorder {
+        FaultAction::Reorder {
+            extra_max: positive_ms(reorder.extra_ms, &join(&action_path, "extra_ms"))?,
+        }
     } else if let Some(random) = &raw.random {
         if random.kinds.is_empty() {
             return Err(Invalid::new(
@@ -910,6 +1053,7 @@ fn entry(
             max_fault: positive_ms(random.max_fault_ms, &join(&action_path, "max_fault_ms"))?,
             at,
             until: until.expect("random is a window"),
+            swarm: random.swarm,
         }));
     } else {
         unreachable!("exactly one action is present");
@@ -932,6 +1076,9 @@ fn random_kind(kind: RawRandomKind) -> RandomKind {
         RawRandomKind::LinkDown => RandomKind::LinkDown,
         RawRandomKind::Lag => RandomKind::Lag,
         RawRandomKind::ClockSkew => RandomKind::ClockSkew,
+        RawRandomKind::Pause => RandomKind::Pause,
+        RawRandomKind::Hold => RandomKind::Hold,
+        RawRandomKind::Reorder => RandomKind::Reorder,
     }
 }
 
@@ -1016,6 +1163,51 @@ mod tests {
         assert_eq!(LeaderlessConfig::majority(3), 2);
         assert_eq!(LeaderlessConfig::majority(4), 3);
         assert_eq!(LeaderlessConfig::majority(5), 3);
+    }
+
+    #[test]
+    fn random_faults_are_bounded_in_number() {
+        let random = |mean_ms: f64, until_ms: f64| RawFault {
+            at_ms: 0.0,
+            until_ms: Some(until_ms),
+            crash: None,
+            restart: None,
+            partition: None,
+            isolate: None,
+            link_down: None,
+            lag: None,
+            clock_skew: None,
+            upgrade: None,
+            add_node: None,
+            random: Some(super::super::raw::RawRandom {
+                kinds: vec![RawRandomKind::Crash],
+                mean_interval_ms: mean_ms,
+                max_fault_ms: 1.0,
+                swarm: false,
+            }),
+            remove_node: None,
+            pause: None,
+            resume: None,
+            hold: None,
+            hold_node: None,
+            swizzle: None,
+            reorder: None,
+        };
+        let duration = SimTime::from_ms(1e12);
+        let protocol = ProtocolConfig::SingleNode;
+        // 10^15 expected faults: refused, instead of a run that never starts.
+        let err = faults(&[random(0.001, 1e12)], 1, duration, &protocol)
+            .err()
+            .expect("refused");
+        assert_eq!(err.path, "$.faults[0].random.mean_interval_ms");
+        assert!(err.message.contains("at most 1000000"), "{}", err.message);
+        // The bound is on all random entries together.
+        let half = random(1.0, 6e5);
+        assert!(faults(&[random(1.0, 6e5)], 1, duration, &protocol).is_ok());
+        let err = faults(&[half, random(1.0, 6e5)], 1, duration, &protocol)
+            .err()
+            .expect("refused");
+        assert_eq!(err.path, "$.faults[1].random.mean_interval_ms");
     }
 
     #[test]
