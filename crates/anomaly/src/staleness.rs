@@ -260,6 +260,7 @@ pub fn curve(history: &History) -> Curve {
         match op.f {
             Function::Write | Function::Cas => completes[completion] = i as u32,
             Function::Read => invokes[op.invoke as usize] = i as u32,
+            Function::Increment | Function::Add | Function::Remove => {}
         }
     }
     let max_key = ops

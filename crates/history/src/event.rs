@@ -11,6 +11,13 @@ pub enum Function {
     Write,
     /// Compare-and-set: `value` is `[expected, new]` (histories from elsewhere only).
     Cas,
+    /// Adds `value` (a positive integer) to a counter (CRDT workloads).
+    Increment,
+    /// Adds the element `value` to a set (CRDT workloads).
+    Add,
+    /// Removes the element `value` from a set (CRDT workloads; add wins over a
+    /// concurrent remove).
+    Remove,
 }
 
 impl Function {
@@ -20,7 +27,20 @@ impl Function {
             Function::Read => "read",
             Function::Write => "write",
             Function::Cas => "cas",
+            Function::Increment => "increment",
+            Function::Add => "add",
+            Function::Remove => "remove",
         }
+    }
+
+    /// True for the operations of a read/write/cas register (SPEC §4's checks apply).
+    pub fn is_register(self) -> bool {
+        matches!(self, Function::Read | Function::Write | Function::Cas)
+    }
+
+    /// True for the operations that update a CRDT value (counter or set).
+    pub fn is_crdt_update(self) -> bool {
+        matches!(self, Function::Increment | Function::Add | Function::Remove)
     }
 }
 
@@ -66,6 +86,8 @@ pub enum Val {
     },
     /// `[expected, new]` of a compare-and-set; `None` is `null`.
     Cas(Option<ValueId>, Option<ValueId>),
+    /// An integer: an increment's amount, or what a counter read returned.
+    Int(i64),
 }
 
 /// One client event. Its `index` is its position in [`crate::History::events`].

@@ -91,7 +91,7 @@ impl History {
     /// The values a `Val` holds: none for `Null`, one, or every sibling. Empty for `Cas`.
     pub fn values_of<'a>(&'a self, value: &'a Val) -> &'a [ValueId] {
         match value {
-            Val::Null | Val::Cas(..) => &[],
+            Val::Null | Val::Cas(..) | Val::Int(_) => &[],
             Val::One(v) => std::slice::from_ref(v),
             Val::Many { start, len } => {
                 &self.siblings[*start as usize..(*start as usize + *len as usize)]
@@ -148,9 +148,22 @@ impl History {
                         ));
                     }
                     match (event.f, event.value) {
-                        (Function::Write, Val::One(_))
+                        (Function::Write | Function::Add | Function::Remove, Val::One(_))
                         | (Function::Cas, Val::Cas(..))
+                        | (Function::Increment, Val::Int(1..))
                         | (Function::Read, _) => {}
+                        (Function::Increment, _) => {
+                            return Err(malformed(
+                                "$.value",
+                                "an increment must carry a positive integer".into(),
+                            ));
+                        }
+                        (Function::Add | Function::Remove, _) => {
+                            return Err(malformed(
+                                "$.value",
+                                format!("an {} must carry one element", event.f.as_str()),
+                            ));
+                        }
                         (Function::Write, _) => {
                             return Err(malformed(
                                 "$.value",

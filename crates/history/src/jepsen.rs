@@ -231,6 +231,7 @@ impl History {
                 }
                 out.push(']');
             }
+            Val::Int(n) => write!(out, "{n}").expect("writing to a String cannot fail"),
         }
     }
 }

@@ -48,6 +48,7 @@ impl History {
                 self.write_optional(new, out);
                 out.push(']');
             }
+            Val::Int(n) => write!(out, "{n}").expect("writing to a String cannot fail"),
         }
     }
 
@@ -158,10 +159,15 @@ impl History {
                 "read" => Function::Read,
                 "write" => Function::Write,
                 "cas" => Function::Cas,
+                "increment" => Function::Increment,
+                "add" => Function::Add,
+                "remove" => Function::Remove,
                 other => {
                     return Err(error(
                         "$.f",
-                        format!("unknown f {other:?}: expected read, write or cas"),
+                        format!(
+                            "unknown f {other:?}: expected read, write, cas, increment, add or remove"
+                        ),
                     ));
                 }
             };
@@ -345,6 +351,13 @@ fn parse_value(
             history.values.intern(&pair[1]),
         )),
         (Function::Cas, other) => Err(format!("a cas value must be [expected, new], not {other}")),
+        (Function::Increment, J::Number(n)) => match n.as_i64() {
+            Some(amount) if amount > 0 => Ok(Val::Int(amount)),
+            _ => Err(format!("an increment must be a positive integer, not {n}")),
+        },
+        (Function::Increment, other) => Err(format!(
+            "an increment must be a positive integer, not {other}"
+        )),
         (Function::Read, J::Array(items)) => {
             let mut ids = Vec::with_capacity(items.len());
             for (i, item) in items.iter().enumerate() {

@@ -39,6 +39,11 @@ pub struct Config {
     pub client_timeout: SimDuration,
     /// A deliberate bug, for showing that sweeps catch bugs (scenario `debug`).
     pub planted_bug: Option<PlantedBug>,
+    /// `conflict: "crdt"`: values are counters or add-wins sets (per the workload) whose
+    /// replicas merge, instead of versioned register values.
+    pub crdt: bool,
+    /// The clients' workload (counters and sets need `crdt`).
+    pub workload: repsim_sim::Workload,
 }
 
 /// Deliberate bugs, only ever enabled by a scenario's `debug.planted_bug`.

@@ -386,6 +386,9 @@ impl Replica {
         let ring = self.ring();
         let deadline = ctx.now() + self.config.deadline();
         match request.op {
+            Op::Increment { .. } | Op::Add { .. } | Op::Remove { .. } => {
+                ctx.reply(request.id, repsim_sim::Reply::Fail);
+            }
             Op::Read { key } => self.start_read(ctx, request.id, key, deadline),
             Op::Write { key, value, .. } => match self.config.versions {
                 Versions::Lww => {

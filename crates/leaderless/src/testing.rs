@@ -29,6 +29,8 @@ pub(crate) fn config(n: u16, w: u16, r: u16) -> Config {
         reads_from: "any".to_owned(),
         client_timeout: SimDuration::from_millis(100),
         planted_bug: None,
+        crdt: false,
+        workload: repsim_sim::Workload::Register,
     }
 }
 

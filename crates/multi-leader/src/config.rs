@@ -28,6 +28,9 @@ pub enum Conflict {
     Merge,
     /// Concurrent values are all kept; reads return the list.
     Siblings,
+    /// The values are CRDTs (counters or add-wins sets, per the workload) and updates
+    /// merge: no update is ever lost to a conflict.
+    Crdt,
 }
 
 /// How concurrency and causal order are tracked.
@@ -54,4 +57,6 @@ pub struct Config {
     pub keys: u32,
     /// The clients' `reads_from`: `any` or `sticky`.
     pub reads_from: String,
+    /// The clients' workload (counters and sets need [`Conflict::Crdt`]).
+    pub workload: repsim_sim::Workload,
 }

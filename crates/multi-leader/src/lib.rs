@@ -124,6 +124,7 @@ mod tests {
                 home_leader,
                 keys: 8,
                 reads_from: "any".to_owned(),
+                workload: repsim_sim::Workload::Register,
             },
         }
     }

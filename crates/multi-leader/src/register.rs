@@ -140,7 +140,9 @@ impl Register {
                 .map(|v| v.value)
                 .into_iter()
                 .collect(),
-            Conflict::Merge | Conflict::Siblings => {
+            // CRDT keys hold no register (scenario validation pairs `crdt` with the counter
+            // and set workloads); a register read under it lists every value, like merge.
+            Conflict::Merge | Conflict::Siblings | Conflict::Crdt => {
                 let mut values: Vec<ValueId> = self.frontier.iter().map(|v| v.value).collect();
                 values.sort_unstable();
                 values.dedup();

@@ -733,6 +733,9 @@ impl Node for Replica {
             return ctx.reply(request.id, Reply::Fail);
         }
         match request.op {
+            Op::Increment { .. } | Op::Add { .. } | Op::Remove { .. } => {
+                ctx.reply(request.id, Reply::Fail);
+            }
             Op::Read { key } => ctx.reply(request.id, Reply::Read(self.read(key))),
             // Row-based replication: the value this leader computed (and told the client)
             // is what the others store, so nondeterministic writes replicate faithfully.
@@ -771,6 +774,7 @@ mod tests {
             home_leader: false,
             keys: 4,
             reads_from: "any".to_owned(),
+            workload: repsim_sim::Workload::Register,
         }
     }
 

@@ -91,6 +91,7 @@ fn multi_leader_config(c: &MultiLeaderConfig, sim: &SimConfig) -> multi_leader::
             Conflict::ReplicaPriority => multi_leader::config::Conflict::ReplicaPriority,
             Conflict::Merge => multi_leader::config::Conflict::Merge,
             Conflict::Siblings => multi_leader::config::Conflict::Siblings,
+            Conflict::Crdt => multi_leader::config::Conflict::Crdt,
         },
         causality: match c.causality {
             Causality::None => multi_leader::config::Causality::None,
@@ -99,6 +100,7 @@ fn multi_leader_config(c: &MultiLeaderConfig, sim: &SimConfig) -> multi_leader::
         home_leader: c.home_leader,
         keys: sim.clients.keys,
         reads_from: sim.clients.reads_from.clone(),
+        workload: sim.clients.workload,
     }
 }
 
@@ -121,6 +123,8 @@ fn leaderless_config(c: &LeaderlessConfig, sim: &SimConfig) -> leaderless::Confi
         reads_from: sim.clients.reads_from.clone(),
         client_timeout: sim.clients.timeout,
         planted_bug: None,
+        crdt: c.crdt,
+        workload: sim.clients.workload,
     }
 }
 
@@ -181,6 +185,7 @@ fn simulate_unguarded(
         ProtocolConfig::SingleNode => Simulation::new(
             SingleNode {
                 keys: config.clients.keys,
+                workload: config.clients.workload,
             },
             config,
         )

@@ -196,6 +196,8 @@ pub struct LeaderlessConfig {
     pub hinted_handoff: bool,
     /// How versions are compared (default `lww`).
     pub versions: Versions,
+    /// `conflict: "crdt"`: counter and set values that merge (default off).
+    pub crdt: bool,
 }
 
 impl LeaderlessConfig {
@@ -260,6 +262,30 @@ pub enum Conflict {
     Merge,
     /// Keep every conflicting value as a sibling for the reader to resolve.
     Siblings,
+    /// CRDT values (counters, add-wins sets) that merge every update; needs
+    /// `clients.workload` `counter` or `set`.
+    Crdt,
+}
+
+/// `leaderless` `conflict`: only `crdt` (without it, `versions` decides).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum LeaderlessConflict {
+    /// CRDT values (counters, add-wins sets) whose replicas merge.
+    Crdt,
+}
+
+/// `clients.workload`: what the clients' non-read operations do.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum WorkloadKind {
+    /// Writes of unique values to read/write registers (SPEC §2).
+    #[default]
+    Register,
+    /// Increments of counters (by 1 to 5); reads return the total.
+    Counter,
+    /// Adds and removes of elements `e0..` of add-wins sets; reads list the elements.
+    Set,
 }
 
 /// `multi-leader` `causality`: how concurrency is detected.
@@ -301,8 +327,9 @@ names! {
     Topology { AllToAll => "all-to-all", Circular => "circular", Star => "star" }
     Conflict {
         Lww => "lww", ReplicaPriority => "replica-priority", Merge => "merge",
-        Siblings => "siblings",
+        Siblings => "siblings", Crdt => "crdt",
     }
+    WorkloadKind { Register => "register", Counter => "counter", Set => "set" }
     Causality { None => "none", VersionVectors => "version-vectors" }
     Versions { Lww => "lww", VersionVectors => "version-vectors" }
 }

@@ -34,7 +34,29 @@ pub struct ClientConfig {
     pub reads_from: String,
     /// Share of writes whose value is computed on the executing node.
     pub nondeterministic_fraction: Probability,
+    /// What the non-read operations do: write a register, increment a counter, or add
+    /// to and remove from a set.
+    pub workload: Workload,
 }
+
+/// The data type the clients operate on (`clients.workload`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Workload {
+    /// Read/write registers with unique write values (SPEC §2).
+    #[default]
+    Register,
+    /// Counters: non-reads increment by 1 to [`MAX_INCREMENT`].
+    Counter,
+    /// Sets: non-reads add (two in three) or remove (one in three) an element drawn from
+    /// `elements` per run, `e0..e{elements-1}`, so adds and removes of one element collide.
+    Set {
+        /// Size of the element domain.
+        elements: u32,
+    },
+}
+
+/// The largest amount one increment adds.
+pub const MAX_INCREMENT: u32 = 5;
 
 impl Default for ClientConfig {
     fn default() -> Self {
@@ -46,8 +68,22 @@ impl Default for ClientConfig {
             timeout: SimDuration::from_millis(1000),
             reads_from: "any".to_owned(),
             nondeterministic_fraction: Probability::NEVER,
+            workload: Workload::Register,
         }
     }
+}
+
+/// What a planned non-read does, per [`Workload`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Update {
+    /// A register write.
+    Write,
+    /// A counter increment by this amount.
+    Increment(u32),
+    /// A set add of element number `n`.
+    Add(u32),
+    /// A set remove of element number `n`.
+    Remove(u32),
 }
 
 /// The next operation a process will issue, drawn ahead of time. Its think time is
@@ -56,6 +92,7 @@ impl Default for ClientConfig {
 pub(crate) struct Planned {
     pub(crate) is_read: bool,
     pub(crate) key: KeyId,
+    pub(crate) update: Update,
     pub(crate) nondeterministic: bool,
     pub(crate) think: SimDuration,
 }
@@ -101,29 +138,58 @@ impl<T: Default> Client<T> {
         let rng = &mut self.workload;
         let is_read = rng.chance(config.read_fraction);
         let key = KeyId(rng.below(u64::from(config.keys.max(1))) as u32);
+        // Register workloads draw nothing more here, so their plans stay as they were.
+        let update = match config.workload {
+            _ if is_read => Update::Write,
+            Workload::Register => Update::Write,
+            Workload::Counter => Update::Increment(1 + rng.below(u64::from(MAX_INCREMENT)) as u32),
+            Workload::Set { elements } => {
+                let element = rng.below(u64::from(elements.max(1))) as u32;
+                if rng.below(3) < 2 {
+                    Update::Add(element)
+                } else {
+                    Update::Remove(element)
+                }
+            }
+        };
         let nondeterministic = !is_read && rng.chance(config.nondeterministic_fraction);
         let think = config.think.sample(rng);
         Planned {
             is_read,
             key,
+            update,
             nondeterministic,
             think,
         }
     }
 }
 
-/// Turns a plan into an operation, giving writes the next fresh value.
-pub(crate) fn operation(plan: &Planned, next_value: &mut u32) -> Op {
+/// Turns a plan into an operation, giving writes the next fresh value; `elements` are
+/// the set workload's element values.
+pub(crate) fn operation(plan: &Planned, next_value: &mut u32, elements: &[ValueId]) -> Op {
     if plan.is_read {
-        Op::Read { key: plan.key }
-    } else {
-        let value = ValueId::generated(*next_value);
-        *next_value += 1;
-        Op::Write {
-            key: plan.key,
-            value,
-            nondeterministic: plan.nondeterministic,
+        return Op::Read { key: plan.key };
+    }
+    let key = plan.key;
+    match plan.update {
+        Update::Write => {
+            let value = ValueId::generated(*next_value);
+            *next_value += 1;
+            Op::Write {
+                key,
+                value,
+                nondeterministic: plan.nondeterministic,
+            }
         }
+        Update::Increment(amount) => Op::Increment { key, amount },
+        Update::Add(n) => Op::Add {
+            key,
+            element: elements[n as usize],
+        },
+        Update::Remove(n) => Op::Remove {
+            key,
+            element: elements[n as usize],
+        },
     }
 }
 
@@ -153,13 +219,66 @@ mod tests {
         let plan = Planned {
             is_read: false,
             key: KeyId(0),
+            update: Update::Write,
             nondeterministic: false,
             think: SimDuration::ZERO,
         };
         let mut next = 1;
-        let a = operation(&plan, &mut next);
-        let b = operation(&plan, &mut next);
+        let a = operation(&plan, &mut next, &[]);
+        let b = operation(&plan, &mut next, &[]);
         assert_ne!(a, b);
         assert_eq!(next, 3);
+    }
+
+    #[test]
+    fn set_workloads_add_and_remove_elements_of_a_small_domain() {
+        let config = ClientConfig {
+            read_fraction: Probability::NEVER,
+            workload: Workload::Set { elements: 3 },
+            ..ClientConfig::default()
+        };
+        let mut client: Client<()> = Client::new(1, ProcessId(0));
+        let plans: Vec<Planned> = (0..300).map(|_| client.plan(&config)).collect();
+        let adds = plans
+            .iter()
+            .filter(|p| matches!(p.update, Update::Add(_)))
+            .count();
+        let removes = plans
+            .iter()
+            .filter(|p| matches!(p.update, Update::Remove(_)))
+            .count();
+        assert_eq!(adds + removes, 300);
+        assert!((150..250).contains(&adds), "{adds} adds");
+        assert!(plans.iter().all(|p| match p.update {
+            Update::Add(e) | Update::Remove(e) => e < 3,
+            _ => false,
+        }));
+        let elements = [
+            ValueId::generated(7),
+            ValueId::generated(8),
+            ValueId::generated(9),
+        ];
+        let mut next = 1;
+        let op = operation(&plans[0], &mut next, &elements);
+        assert!(op.is_crdt_update());
+        assert_eq!(next, 1, "set updates take no fresh value");
+    }
+
+    #[test]
+    fn counter_workloads_increment_by_one_to_max() {
+        let config = ClientConfig {
+            read_fraction: Probability::NEVER,
+            workload: Workload::Counter,
+            ..ClientConfig::default()
+        };
+        let mut client: Client<()> = Client::new(1, ProcessId(0));
+        let amounts: Vec<u32> = (0..200)
+            .map(|_| match client.plan(&config).update {
+                Update::Increment(a) => a,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert!(amounts.iter().all(|a| (1..=MAX_INCREMENT).contains(a)));
+        assert!(amounts.contains(&1) && amounts.contains(&MAX_INCREMENT));
     }
 }

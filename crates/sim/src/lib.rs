@@ -21,6 +21,7 @@
 #![warn(missing_docs)]
 
 pub mod client;
+pub mod crdt;
 pub mod fault;
 pub mod latency;
 pub mod network;
@@ -32,7 +33,7 @@ pub mod testing;
 pub mod time;
 pub mod trace;
 
-pub use client::ClientConfig;
+pub use client::{ClientConfig, MAX_INCREMENT, Workload};
 pub use fault::{Fault, FaultAction, RandomFaults, RandomKind};
 pub use latency::Latency;
 pub use network::{LinkConfig, NetworkConfig};

@@ -63,19 +63,56 @@ pub enum Op {
         /// [`Context::derived_value`]). The history records the value the client was told.
         nondeterministic: bool,
     },
+    /// Add `amount` to a counter (`clients.workload: "counter"`). Answered with
+    /// [`Reply::Done`]; a read of a counter is answered with [`Reply::Count`].
+    Increment {
+        /// The key.
+        key: KeyId,
+        /// How much to add (positive).
+        amount: u32,
+    },
+    /// Add an element to a set (`clients.workload: "set"`). Answered with
+    /// [`Reply::Done`]; a read of a set is answered with [`Reply::Read`] listing its
+    /// elements.
+    Add {
+        /// The key.
+        key: KeyId,
+        /// The element (one of a small per-run domain, so adds and removes collide).
+        element: ValueId,
+    },
+    /// Remove an element from a set: the additions of it that the executing replica has
+    /// seen. An addition the remove did not see survives (add wins).
+    Remove {
+        /// The key.
+        key: KeyId,
+        /// The element.
+        element: ValueId,
+    },
 }
 
 impl Op {
     /// The key the operation is about.
     pub fn key(&self) -> KeyId {
         match *self {
-            Op::Read { key } | Op::Write { key, .. } => key,
+            Op::Read { key }
+            | Op::Write { key, .. }
+            | Op::Increment { key, .. }
+            | Op::Add { key, .. }
+            | Op::Remove { key, .. } => key,
         }
     }
 
-    /// True for writes.
+    /// True for every operation that changes the key (writes and CRDT updates).
     pub fn is_write(&self) -> bool {
-        matches!(self, Op::Write { .. })
+        !matches!(self, Op::Read { .. })
+    }
+
+    /// True for the CRDT updates: increments, adds and removes.
+    pub fn is_crdt_update(&self) -> bool {
+        matches!(
+            self,
+            Op::Increment { .. } | Op::Add { .. } | Op::Remove { .. }
+        )
     }
 }
 
@@ -98,6 +135,10 @@ pub enum Reply {
     Read(Vec<ValueId>),
     /// The write happened; this is the value the client is told was written.
     Written(ValueId),
+    /// The counter read happened and found this total.
+    Count(i64),
+    /// The CRDT update (increment, add or remove) happened.
+    Done,
     /// The operation certainly did not happen (history `fail`).
     Fail,
     /// The node cannot tell whether it happened (history `info`).
@@ -137,6 +178,11 @@ pub trait Node: Sized + 'static {
     /// The node's key → values map after the run (SPEC §3 final state): every key this node
     /// is a replica of, with no values for `null`.
     fn final_state(&self) -> Vec<(KeyId, Vec<ValueId>)>;
+    /// The node's counter totals after the run (`clients.workload: "counter"`): every
+    /// counter key this node is a replica of. They join [`Node::final_state`] as numbers.
+    fn final_counters(&self) -> Vec<(KeyId, i64)> {
+        Vec::new()
+    }
     /// True when the node has no replication work pending. The run ends once every node
     /// is quiet, no client operation is in flight and no non-background message is.
     fn is_quiet(&self) -> bool {

@@ -15,11 +15,11 @@
 use std::collections::BTreeMap;
 
 use repsim_history::{
-    Event, EventType, FinalState, Function, History, Names, NodeId, ProcessId, RoleEvent, RoleKind,
-    Val,
+    Event, EventType, FinalState, Function, History, KeyId, Names, NodeId, ProcessId, RoleEvent,
+    RoleKind, Val, ValueId,
 };
 
-use crate::client::{self, Client, ClientConfig, InFlight, MAX_REDIRECTS};
+use crate::client::{self, Client, ClientConfig, InFlight, MAX_REDIRECTS, Workload};
 use crate::fault::{Fault, FaultAction};
 use crate::network::{DropReason, Envelope, Network, NetworkConfig, Verdict};
 use crate::node::{
@@ -347,6 +347,8 @@ pub struct Simulation<P: Protocol> {
     held: Vec<u32>,
     clients: Vec<Client<TokenOf<P>>>,
     next_value: u32,
+    /// The set workload's elements `e0..`, interned before the run starts.
+    elements: Vec<ValueId>,
     clients_busy: usize,
     /// Non-background node-to-node messages in flight.
     significant_in_flight: u64,
@@ -401,6 +403,7 @@ impl<P: Protocol> Simulation<P> {
             effects: Vec::new(),
             clients,
             next_value: 1,
+            elements: Vec::new(),
             clients_busy: 0,
             significant_in_flight: 0,
             workload_over: false,
@@ -417,6 +420,17 @@ impl<P: Protocol> Simulation<P> {
 
     /// Runs to the end and returns what happened.
     pub fn run(mut self) -> RunOutput {
+        if let Workload::Set { elements } = self.config.clients.workload {
+            self.elements = (0..elements)
+                .map(|n| {
+                    let name = serde_json::Value::String(format!("e{n}"));
+                    self.history
+                        .values
+                        .intern(&name)
+                        .expect("a string is not null")
+                })
+                .collect();
+        }
         for i in 0..self.config.faults.len() {
             let at = self.config.faults[i].at;
             self.queue.push(at, Scheduled::FaultStart(i as u32));
@@ -437,6 +451,10 @@ impl<P: Protocol> Simulation<P> {
             if let Some(node) = &self.nodes[id.index()].node {
                 for (key, values) in node.final_state() {
                     final_state.set(id, key, values);
+                }
+                for (key, total) in node.final_counters() {
+                    let total = self.history.values.intern(&serde_json::Value::from(total));
+                    final_state.set(id, key, total.into_iter().collect());
                 }
             }
         }
@@ -806,7 +824,7 @@ impl<P: Protocol> Simulation<P> {
             "process {p} issued with an operation in flight"
         );
         let plan = client.next.take().expect("an issued operation was planned");
-        let op = client::operation(&plan, &mut self.next_value);
+        let op = client::operation(&plan, &mut self.next_value, &self.elements);
         let target = {
             let view = ClientView {
                 process: client.process,
@@ -824,10 +842,7 @@ impl<P: Protocol> Simulation<P> {
         );
         let invoke = u32::try_from(self.history.events.len()).expect("fewer than 2^32 events");
         let process = ProcessId(p as u32);
-        let (f, key, value) = match op {
-            Op::Read { key } => (Function::Read, key, Val::Null),
-            Op::Write { key, value, .. } => (Function::Write, key, Val::One(value)),
-        };
+        let (f, key, value) = invocation(&op);
         self.history.push(Event {
             time_ms: self.now.as_ms(),
             process,
@@ -949,21 +964,26 @@ impl<P: Protocol> Simulation<P> {
             .take()
             .expect("an operation is in flight");
         self.clients_busy -= 1;
-        let (f, key, invoked) = match in_flight.op {
-            Op::Read { key } => (Function::Read, key, Val::Null),
-            Op::Write { key, value, .. } => (Function::Write, key, Val::One(value)),
-        };
+        let (f, key, invoked) = invocation(&in_flight.op);
+        let set = matches!(self.config.clients.workload, Workload::Set { .. });
         let (kind, value) = match reply {
             Reply::Read(values) if f == Function::Read => {
                 let value = match values.as_slice() {
+                    // A set read always lists its elements, even none or one.
+                    _ if set => self.history.many(&values),
                     [] => Val::Null,
                     [one] => Val::One(*one),
                     many => self.history.many(many),
                 };
                 (EventType::Ok, value)
             }
+            Reply::Count(total) if f == Function::Read => {
+                let total = self.history.values.intern(&serde_json::Value::from(total));
+                (EventType::Ok, total.map_or(Val::Null, Val::One))
+            }
             Reply::Written(value) if f == Function::Write => (EventType::Ok, Val::One(value)),
-            Reply::Read(_) | Reply::Written(_) => {
+            Reply::Done if f.is_crdt_update() => (EventType::Ok, invoked),
+            Reply::Read(_) | Reply::Written(_) | Reply::Count(_) | Reply::Done => {
                 panic!("{node} answered a {} with {reply:?}", f.as_str())
             }
             Reply::Fail | Reply::Redirect(_) => (EventType::Fail, invoked),
@@ -1276,5 +1296,16 @@ mod tests {
             "{}",
             std::mem::size_of::<Scheduled>()
         );
+    }
+}
+
+/// The history `f`, key and invocation value of an operation.
+fn invocation(op: &Op) -> (Function, KeyId, Val) {
+    match *op {
+        Op::Read { key } => (Function::Read, key, Val::Null),
+        Op::Write { key, value, .. } => (Function::Write, key, Val::One(value)),
+        Op::Increment { key, amount } => (Function::Increment, key, Val::Int(i64::from(amount))),
+        Op::Add { key, element } => (Function::Add, key, Val::One(element)),
+        Op::Remove { key, element } => (Function::Remove, key, Val::One(element)),
     }
 }

@@ -1299,6 +1299,11 @@ impl Node for Replica {
 
     fn on_request(&mut self, ctx: &mut Context<'_, Self>, request: Request<Token>) {
         match request.op {
+            // Counter and set workloads need `conflict: "crdt"`, which single-leader does
+            // not offer: scenario validation refuses them before a run.
+            Op::Increment { .. } | Op::Add { .. } | Op::Remove { .. } => {
+                ctx.reply(request.id, Reply::Fail);
+            }
             Op::Write {
                 key,
                 value,

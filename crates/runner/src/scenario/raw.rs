@@ -13,7 +13,10 @@ use serde::{Deserialize, Serialize};
 use super::error::{ROOT, ScenarioError, printable, push_segments, split_marked};
 use super::objects::{from_string, from_strings, objects_only};
 use super::tagged::{self, Tagged};
-use super::{Causality, Conflict, LogFormat, Replication, Topology, Versions};
+use super::{
+    Causality, Conflict, LeaderlessConflict, LogFormat, Replication, Topology, Versions,
+    WorkloadKind,
+};
 
 /// # repsim scenario
 ///
@@ -329,6 +332,10 @@ pub(super) struct RawLeaderless {
     /// kept as siblings).
     #[serde(default, deserialize_with = "from_string")]
     pub versions: Versions,
+    /// `crdt`: values are counters or add-wins sets (per `clients.workload`) whose
+    /// replicas merge every update; absent: register values compared by `versions`.
+    #[serde(default)]
+    pub conflict: Option<LeaderlessConflict>,
 }
 
 /// The network between nodes. Clients reach every node that is up; partitions and link
@@ -531,6 +538,16 @@ pub(super) struct RawClients {
     #[serde(default)]
     #[schemars(range(min = 0, max = 1))]
     pub nondeterministic_fraction: f64,
+    /// What non-read operations do: `register` (write a unique value), `counter`
+    /// (increment by 1 to 5) or `set` (add or remove an element). Counters and sets need
+    /// CRDT values: `conflict: "crdt"` (multi-leader, leaderless) or single-node.
+    #[serde(default, deserialize_with = "from_string")]
+    pub workload: WorkloadKind,
+    /// Size of the `set` workload's element domain, `e0..e{elements-1}` (1 to 1000;
+    /// default 8). Only for `workload: "set"`.
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 1000))]
+    pub elements: Option<u64>,
 }
 
 impl Default for RawClients {
@@ -543,6 +560,8 @@ impl Default for RawClients {
             timeout_ms: default_timeout(),
             reads_from: default_reads_from(),
             nondeterministic_fraction: 0.0,
+            workload: WorkloadKind::Register,
+            elements: None,
         }
     }
 }

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 
 use repsim_sim::{
     ClientConfig, Fault, FaultAction, Latency, Limits, LinkConfig, NetworkConfig, NodeId,
-    Probability, RandomFaults, RandomKind, SimDuration, SimTime, SyncPolicy,
+    Probability, RandomFaults, RandomKind, SimDuration, SimTime, SyncPolicy, Workload,
 };
 
 use super::error::{Invalid, push_key};
@@ -26,8 +26,9 @@ use super::raw::{
     RawScenario, RawStorage,
 };
 use super::{
-    DebugOptions, Expectation, Failover, FaultSpec, LeaderlessConfig, MultiLeaderConfig,
-    PlantedBug, ProtocolConfig, Replication, Scenario, SingleLeaderConfig, Topology,
+    Conflict, DebugOptions, Expectation, Failover, FaultSpec, LeaderlessConfig, LeaderlessConflict,
+    MultiLeaderConfig, PlantedBug, ProtocolConfig, Replication, Scenario, SingleLeaderConfig,
+    Topology, Versions, WorkloadKind,
 };
 
 /// The largest time or duration a file may give, in ms (about 31 years): far beyond any
@@ -480,6 +481,12 @@ fn protocol(raw: &RawProtocol, nodes: u16) -> Result<ProtocolConfig> {
                 None => None,
                 Some(ms) => Some(positive_ms(ms, "$.protocol.anti_entropy_ms")?),
             };
+            if raw.conflict.is_some() && raw.versions == Versions::VersionVectors {
+                return Err(Invalid::new(
+                    "$.protocol.versions",
+                    "conflict crdt values carry their own versions: leave versions at lww",
+                ));
+            }
             ProtocolConfig::Leaderless(LeaderlessConfig {
                 n,
                 w,
@@ -489,6 +496,7 @@ fn protocol(raw: &RawProtocol, nodes: u16) -> Result<ProtocolConfig> {
                 sloppy_quorum: raw.sloppy_quorum,
                 hinted_handoff: raw.hinted_handoff,
                 versions: raw.versions,
+                crdt: raw.conflict == Some(LeaderlessConflict::Crdt),
             })
         }
     })
@@ -608,7 +616,67 @@ fn clients(raw: &RawClients, protocol: &ProtocolConfig) -> Result<ClientConfig> 
             format!("keys must be between 1 and {MAX_KEYS} (got {})", raw.keys),
         ));
     }
+    let crdt = match protocol {
+        ProtocolConfig::SingleNode => None,
+        ProtocolConfig::SingleLeader(_) => Some(false),
+        ProtocolConfig::MultiLeader(c) => Some(c.conflict == Conflict::Crdt),
+        ProtocolConfig::Leaderless(c) => Some(c.crdt),
+    };
+    if raw.workload == WorkloadKind::Register && crdt == Some(true) {
+        return Err(Invalid::new(
+            "$.protocol.conflict",
+            "conflict crdt merges counters and sets: set clients.workload to counter or set",
+        ));
+    }
+    if raw.workload != WorkloadKind::Register {
+        let name = raw.workload.as_str();
+        if crdt == Some(false) {
+            let how = match protocol {
+                ProtocolConfig::SingleLeader(_) => {
+                    "single-leader does not offer them (use multi-leader or leaderless with \
+                     conflict crdt, or single-node)"
+                }
+                _ => "set protocol.conflict to crdt",
+            };
+            return Err(Invalid::new(
+                "$.clients.workload",
+                format!("workload {name} needs CRDT values: {how}"),
+            ));
+        }
+        if raw.nondeterministic_fraction > 0.0 {
+            return Err(Invalid::new(
+                "$.clients.nondeterministic_fraction",
+                format!("nondeterministic writes apply to the register workload, not {name}"),
+            ));
+        }
+    }
+    let workload = match (raw.workload, raw.elements) {
+        (WorkloadKind::Set, elements) => {
+            let elements = elements.unwrap_or(8);
+            if !(1..=1000).contains(&elements) {
+                return Err(Invalid::new(
+                    "$.clients.elements",
+                    format!("elements must be between 1 and 1000 (got {elements})"),
+                ));
+            }
+            Workload::Set {
+                elements: elements as u32,
+            }
+        }
+        (kind, Some(_)) => {
+            return Err(Invalid::new(
+                "$.clients.elements",
+                format!(
+                    "elements applies only to workload set (this workload is {})",
+                    kind.as_str()
+                ),
+            ));
+        }
+        (WorkloadKind::Register, None) => Workload::Register,
+        (WorkloadKind::Counter, None) => Workload::Counter,
+    };
     Ok(ClientConfig {
+        workload,
         count: raw.count as u32,
         keys: raw.keys as u32,
         read_fraction: fraction(raw.read_fraction, "$.clients.read_fraction")?,

@@ -112,6 +112,10 @@ impl Node for Gossip {
                 ctx.broadcast(Msg::Update { key, write });
                 ctx.reply(request.id, Reply::Written(value));
             }
+            // The test protocol offers registers only.
+            Op::Increment { .. } | Op::Add { .. } | Op::Remove { .. } => {
+                ctx.reply(request.id, Reply::Fail);
+            }
         }
     }
 
