@@ -96,6 +96,8 @@ pub fn fault_json(fault: &Fault) -> Value {
         FaultAction::Resume(n) => json!({ "resume": node(n) }),
         FaultAction::Hold { from, to } => json!({ "hold": [node(from), node(to)] }),
         FaultAction::HoldNode(n) => json!({ "hold_node": node(n) }),
+        FaultAction::ReleaseNode(n) => json!({ "release": node(n) }),
+        FaultAction::Release { from, to } => json!({ "release": [node(from), node(to)] }),
         FaultAction::Swizzle(nodes) => {
             json!({ "swizzle": nodes.iter().map(node).collect::<Vec<_>>() })
         }

@@ -419,7 +419,7 @@ fn bad_inputs_are_refused_with_file_path_and_reason() {
     t.patch(
         json!({"clients": {"count": 2, "think": 5}}),
         "x.json: $.clients.think: unknown field `think`, expected one of `count`, `keys`, \
-         `read_fraction`, `think_ms`, `timeout_ms`, `reads_from`, `nondeterministic_fraction`",
+         `read_fraction`, `think_ms`, `timeout_ms`, `reads_from`, `nondeterministic_fraction`, `workload`, `elements`",
     );
     t.patch(
         json!({"protocol": {"kind": "single-leader", "replicaton": "sync"}}),
@@ -456,7 +456,7 @@ fn bad_inputs_are_refused_with_file_path_and_reason() {
         "x.json: $.faults[0].note: unknown field `note`, expected one of `at_ms`, `until_ms`, \
          `crash`, `restart`, `partition`, `isolate`, `link_down`, `lag`, `clock_skew`, \
          `upgrade`, `add_node`, `random`, `remove_node`, `pause`, `resume`, `hold`, \
-         `hold_node`, `swizzle`, `reorder`",
+         `hold_node`, `release`, `swizzle`, `reorder`",
     );
     t.patch(
         json!({"faults": [{"at_ms": 1, "lag": {"node": "n0", "extra": 5}, "until_ms": 2}]}),
@@ -720,7 +720,7 @@ fn bad_inputs_are_refused_with_file_path_and_reason() {
         json!({"faults": [{"at_ms": 1000}]}),
         "x.json: $.faults[0]: a fault needs one action, one of: crash, restart, partition, \
          isolate, link_down, lag, clock_skew, upgrade, add_node, random, \
-         remove_node, pause, resume, hold, hold_node, swizzle, reorder",
+         remove_node, pause, resume, hold, hold_node, release, swizzle, reorder",
     );
     t.patch(
         json!({"faults": [{"at_ms": 1, "partition": [["n0", "n1", "n2"]], "until_ms": 2}]}),
@@ -1046,4 +1046,74 @@ fn names_are_read_only_from_strings() {
         "x.json: $.faults[0].random.kinds[1]: invalid type: map, expected a string",
     );
     t.finish();
+}
+
+#[test]
+fn crdt_workloads_and_conflict_modes_must_go_together() {
+    let file = |protocol: &str, clients: &str| {
+        let nodes = if protocol.contains("single-node") { 1 } else { 3 };
+        format!(
+            r#"{{"name": "c", "nodes": {nodes}, "duration_ms": 100, "protocol": {protocol}, "clients": {clients}}}"#
+        )
+    };
+    for (protocol, clients, message) in [
+        (
+            r#"{"kind": "single-leader"}"#,
+            r#"{"workload": "counter"}"#,
+            "c.json: $.clients.workload: workload counter needs CRDT values: single-leader does not offer them",
+        ),
+        (
+            r#"{"kind": "multi-leader", "conflict": "lww"}"#,
+            r#"{"workload": "set"}"#,
+            "c.json: $.clients.workload: workload set needs CRDT values: set protocol.conflict to crdt",
+        ),
+        (
+            r#"{"kind": "leaderless", "conflict": "crdt"}"#,
+            r#"{}"#,
+            "c.json: $.protocol.conflict: conflict crdt merges counters and sets: set clients.workload to counter or set",
+        ),
+        (
+            r#"{"kind": "leaderless", "conflict": "crdt", "versions": "version-vectors"}"#,
+            r#"{"workload": "counter"}"#,
+            "c.json: $.protocol.versions: conflict crdt values carry their own versions",
+        ),
+        (
+            r#"{"kind": "multi-leader", "conflict": "crdt"}"#,
+            r#"{"workload": "counter", "elements": 4}"#,
+            "c.json: $.clients.elements: elements applies only to workload set (this workload is counter)",
+        ),
+        (
+            r#"{"kind": "multi-leader", "conflict": "crdt"}"#,
+            r#"{"workload": "set", "elements": 0}"#,
+            "c.json: $.clients.elements: elements must be between 1 and 1000 (got 0)",
+        ),
+        (
+            r#"{"kind": "multi-leader", "conflict": "crdt"}"#,
+            r#"{"workload": "set", "nondeterministic_fraction": 0.5}"#,
+            "c.json: $.clients.nondeterministic_fraction: nondeterministic writes apply to the register workload, not set",
+        ),
+        (
+            r#"{"kind": "leaderless", "conflict": "lww"}"#,
+            r#"{"workload": "counter"}"#,
+            "c.json: $.protocol.conflict",
+        ),
+        (
+            r#"{"kind": "single-node"}"#,
+            r#"{"workload": "sets"}"#,
+            "c.json: $.clients.workload",
+        ),
+    ] {
+        let err = scenario::parse(&file(protocol, clients), "c.json")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with(message), "{protocol} {clients}: {err}");
+    }
+    for (protocol, clients) in [
+        (r#"{"kind": "single-node"}"#, r#"{"workload": "counter"}"#),
+        (r#"{"kind": "single-node"}"#, r#"{"workload": "set", "elements": 3}"#),
+        (r#"{"kind": "multi-leader", "conflict": "crdt"}"#, r#"{"workload": "set"}"#),
+        (r#"{"kind": "leaderless", "conflict": "crdt"}"#, r#"{"workload": "counter"}"#),
+    ] {
+        scenario::parse(&file(protocol, clients), "c.json").unwrap();
+    }
 }

@@ -67,6 +67,16 @@ pub enum FaultAction {
     },
     /// Messages to and from the node are held, and delivered when the hold ends.
     HoldNode(NodeId),
+    /// Ends every active [`FaultAction::Hold`] of this link: its messages are delivered
+    /// now, late and in a new order.
+    Release {
+        /// Sender side.
+        from: NodeId,
+        /// Receiver side.
+        to: NodeId,
+    },
+    /// Ends every active [`FaultAction::HoldNode`] of this node.
+    ReleaseNode(NodeId),
     /// Swizzle-clog: the links among these nodes (both directions) are held one by one
     /// over the first half of the window, then released in reverse order.
     Swizzle(Vec<NodeId>),
@@ -125,6 +135,8 @@ impl FaultAction {
             FaultAction::Resume(n) => format!("resume {n}"),
             FaultAction::Hold { from, to } => format!("hold {from}->{to}"),
             FaultAction::HoldNode(n) => format!("hold {n}"),
+            FaultAction::Release { from, to } => format!("release {from}->{to}"),
+            FaultAction::ReleaseNode(n) => format!("release {n}"),
             FaultAction::Reorder { extra_max } => format!("reorder +0..{extra_max}"),
             FaultAction::Swizzle(nodes) => format!(
                 "swizzle {}",

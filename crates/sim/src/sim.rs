@@ -1025,6 +1025,10 @@ impl<P: Protocol> Simulation<P> {
         self.trace_fault(fault.action.describe());
         let mut cut = Vec::new();
         let mut held = Vec::new();
+        let open_hold = matches!(
+            fault.action,
+            FaultAction::Hold { .. } | FaultAction::HoldNode(_)
+        );
         match fault.action {
             FaultAction::Crash(node) => self.crash(node),
             FaultAction::Restart(node) => self.restart(node),
@@ -1080,6 +1084,12 @@ impl<P: Protocol> Simulation<P> {
                     }
                 }
             }
+            FaultAction::Release { from, to } => {
+                self.release_holds(|a| *a == FaultAction::Hold { from, to });
+            }
+            FaultAction::ReleaseNode(node) => {
+                self.release_holds(|a| *a == FaultAction::HoldNode(node));
+            }
             FaultAction::Reorder { extra_max } => self.network.set_reorder(extra_max, true),
             FaultAction::Swizzle(ref nodes) => {
                 let links = FaultAction::swizzle_links(nodes).len() as u64;
@@ -1103,9 +1113,21 @@ impl<P: Protocol> Simulation<P> {
         for &(a, b) in &cut {
             self.network.set_cut(a, b, true);
         }
-        if let Some(until) = fault.until {
+        if fault.until.is_some() || open_hold {
+            // A hold without `until_ms` stays active until a `release` (or the heal).
             self.active[i] = Some((cut, held));
+        }
+        if let Some(until) = fault.until {
             self.queue.push(until, Scheduled::FaultEnd(i as u32));
+        }
+    }
+
+    /// Ends every active fault whose action `matches`.
+    fn release_holds(&mut self, matches: impl Fn(&FaultAction) -> bool) {
+        for j in 0..self.active.len() {
+            if self.active[j].is_some() && matches(&self.config.faults[j].action) {
+                self.end_fault(j);
+            }
         }
     }
 

@@ -657,12 +657,18 @@ pub(super) struct RawFault {
     #[serde(default)]
     pub resume: Option<String>,
     /// `[from, to]`: hold (clog) one direction of one link; its messages are delivered,
-    /// late and in a new order, at `until_ms`.
+    /// late and in a new order, at `until_ms`, at a `release` of the link, or when the
+    /// workload ends.
     #[serde(default)]
     pub hold: Option<(String, String)>,
-    /// Hold every message to and from this node until `until_ms`.
+    /// Hold every message to and from this node until `until_ms`, a `release` of the
+    /// node, or the end of the workload.
     #[serde(default)]
     pub hold_node: Option<String>,
+    /// End holds: `[from, to]` releases the holds of that link, a node name the
+    /// `hold_node` of that node; the held messages are delivered now.
+    #[serde(default)]
+    pub release: Option<RawRelease>,
     /// Swizzle-clog these nodes' links (at least two nodes): hold their links one by one,
     /// then release them in reverse order, over the window.
     #[serde(default)]
@@ -671,6 +677,16 @@ pub(super) struct RawFault {
     /// `extra_ms`, until `until_ms`.
     #[serde(default)]
     pub reorder: Option<RawReorder>,
+}
+
+/// `release`: a link or a node.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(untagged, expecting = "a node name (for hold_node) or [from, to] (for hold)")]
+pub(super) enum RawRelease {
+    /// Releases `hold_node` of this node.
+    Node(String),
+    /// Releases `hold` of this link.
+    Link((String, String)),
 }
 
 /// A reorder window.

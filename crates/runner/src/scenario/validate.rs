@@ -23,7 +23,7 @@ use repsim_sim::{
 use super::error::{Invalid, push_key};
 use super::raw::{
     RawClients, RawDist, RawExpect, RawFault, RawLimits, RawNetwork, RawProtocol, RawRandomKind,
-    RawScenario, RawStorage,
+    RawRelease, RawScenario, RawStorage,
 };
 use super::{
     Conflict, DebugOptions, Expectation, Failover, FaultSpec, LeaderlessConfig, LeaderlessConflict,
@@ -705,7 +705,7 @@ enum Window {
 
 /// The action keys of a fault object, in the order messages list them, with their
 /// window rule.
-fn actions(raw: &RawFault) -> [(&'static str, bool, Window); 17] {
+fn actions(raw: &RawFault) -> [(&'static str, bool, Window); 18] {
     [
         ("crash", raw.crash.is_some(), Window::None),
         ("restart", raw.restart.is_some(), Window::None),
@@ -720,8 +720,9 @@ fn actions(raw: &RawFault) -> [(&'static str, bool, Window); 17] {
         ("remove_node", raw.remove_node.is_some(), Window::None),
         ("pause", raw.pause.is_some(), Window::Optional),
         ("resume", raw.resume.is_some(), Window::None),
-        ("hold", raw.hold.is_some(), Window::Required),
-        ("hold_node", raw.hold_node.is_some(), Window::Required),
+        ("hold", raw.hold.is_some(), Window::Optional),
+        ("hold_node", raw.hold_node.is_some(), Window::Optional),
+        ("release", raw.release.is_some(), Window::None),
         ("swizzle", raw.swizzle.is_some(), Window::Required),
         ("reorder", raw.reorder.is_some(), Window::Required),
     ]
@@ -825,6 +826,35 @@ fn faults(
                 rank: rank[i],
                 index: i,
             });
+        }
+    }
+
+    // A release must end some hold: one of that link (or node) that started before it
+    // (in start order) and has no until_ms or one after the release.
+    for &(at, i) in &order {
+        let Entry::Fixed { fault, .. } = &entries[i] else {
+            continue;
+        };
+        let (wanted, what) = match fault.action {
+            FaultAction::Release { from, to } => {
+                (FaultAction::Hold { from, to }, format!("a hold of {from}->{to}"))
+            }
+            FaultAction::ReleaseNode(n) => (FaultAction::HoldNode(n), format!("a hold_node of {n}")),
+            _ => continue,
+        };
+        let releases = entries.iter().enumerate().any(|(j, other)| match other {
+            Entry::Fixed { fault: hold, .. } => {
+                hold.action == wanted
+                    && rank[j] < rank[i]
+                    && hold.until.is_none_or(|until| until > at)
+            }
+            Entry::Random(_) => false,
+        });
+        if !releases {
+            return Err(Invalid::new(
+                format!("$.faults[{i}].release"),
+                format!("nothing to release: no earlier fault holds {what} at this time"),
+            ));
         }
     }
 
@@ -1075,6 +1105,21 @@ fn entry(
         FaultAction::Resume(node(name, action_path)?)
     } else if let Some(name) = &raw.hold_node {
         FaultAction::HoldNode(node(name, action_path)?)
+    } else if let Some(release) = &raw.release {
+        match release {
+            RawRelease::Node(name) => FaultAction::ReleaseNode(node(name, action_path)?),
+            RawRelease::Link((from, to)) => {
+                let from = node(from, format!("{action_path}[0]"))?;
+                let to = node(to, format!("{action_path}[1]"))?;
+                if from == to {
+                    return Err(Invalid::new(
+                        action_path,
+                        format!("release needs two different nodes (got {from} twice)"),
+                    ));
+                }
+                FaultAction::Release { from, to }
+            }
+        }
     } else if let Some((from, to)) = &raw.hold {
         let from = node(from, format!("{action_path}[0]"))?;
         let to = node(to, format!("{action_path}[1]"))?;
@@ -1258,6 +1303,7 @@ mod tests {
             resume: None,
             hold: None,
             hold_node: None,
+            release: None,
             swizzle: None,
             reorder: None,
         };
