@@ -4,6 +4,9 @@
 //! a leader's role events. Prints operations checked per second (target: at least one
 //! million on one core) and the history's in-memory bytes per operation.
 //!
+//! Then the same history with a third of its keys counters and a third sets (their
+//! reads return the exact total or members, their final values are exact), checked whole.
+//!
 //! Then `linearizability` alone (`linearizability::summarize`: every key decided, no
 //! witness shrinking), on that history (every key has a stale read, so each search stops
 //! at its first violation) and on histories of the same shape whose reads never return
@@ -32,6 +35,26 @@ struct Shape {
     stale_reads: bool,
     /// ... once this many operations were invoked.
     stale_after: usize,
+    /// Every third key a counter (increments, reads of its total) and every third a set
+    /// (adds and removes of ten elements, reads of its elements), the rest registers.
+    mixed: bool,
+}
+
+/// What a key of a mixed history is.
+#[derive(Clone, Copy, PartialEq)]
+enum Class {
+    Register,
+    Counter,
+    Set,
+}
+
+fn class(mixed: bool, key: usize) -> Class {
+    match key % 3 {
+        _ if !mixed => Class::Register,
+        1 => Class::Counter,
+        2 => Class::Set,
+        _ => Class::Register,
+    }
 }
 
 /// SplitMix64: a tiny fixed PRNG, so the history is the same on every run.
@@ -77,6 +100,7 @@ fn build(shape: Shape) -> Built {
         keys: key_count,
         stale_reads,
         stale_after,
+        mixed,
     } = shape;
     let mut rng = Rng(7);
     let mut history = History::with_names(Names::simulated(key_count as u32, 3));
@@ -94,6 +118,15 @@ fn build(shape: Shape) -> Built {
     }];
     let mut next_value = 1u32;
     let mut invoked = 0usize;
+    // Counter totals and set members of the mixed shape, per key.
+    let mut totals = vec![0i64; key_count];
+    let mut members = vec![[false; 10]; key_count];
+    let elements: Vec<ValueId> = (0..10)
+        .map(|e| {
+            let name = serde_json::Value::String(format!("e{e}"));
+            history.values.intern(&name).expect("not null")
+        })
+        .collect();
     loop {
         let (p, state) = processes
             .iter()
@@ -113,8 +146,18 @@ fn build(shape: Shape) -> Built {
                 }
                 invoked += 1;
                 let key = rng.below(key_count as u64) as u32;
+                let class = class(mixed, key as usize);
                 let (f, value) = if rng.below(2) == 0 {
                     (Function::Read, None)
+                } else if class == Class::Counter {
+                    (Function::Increment, None)
+                } else if class == Class::Set {
+                    let f = if rng.below(3) == 0 {
+                        Function::Remove
+                    } else {
+                        Function::Add
+                    };
+                    (f, Some(elements[rng.below(10) as usize]))
                 } else {
                     let v = ValueId::generated(next_value);
                     next_value += 1;
@@ -125,6 +168,11 @@ fn build(shape: Shape) -> Built {
                     });
                     (Function::Write, Some(v))
                 };
+                let invoked_value = if f == Function::Increment {
+                    Val::Int(1 + (key as i64 % 3))
+                } else {
+                    value.map_or(Val::Null, Val::One)
+                };
                 push(
                     &mut history,
                     at,
@@ -132,7 +180,7 @@ fn build(shape: Shape) -> Built {
                     EventType::Invoke,
                     f,
                     key,
-                    value.map_or(Val::Null, Val::One),
+                    invoked_value,
                 );
                 let latency = 0.5 + rng.below(1000) as f64 / 200.0;
                 processes[p] = State::Busy {
@@ -150,7 +198,36 @@ fn build(shape: Shape) -> Built {
                     _ => EventType::Ok,
                 };
                 let k = key as usize;
+                let takes_effect = kind == EventType::Ok || (kind == EventType::Info && roll == 0);
                 let event_value = match f {
+                    Function::Read
+                        if kind == EventType::Ok && class(mixed, k) == Class::Counter =>
+                    {
+                        let total = serde_json::Value::from(totals[k]);
+                        Val::One(history.values.intern(&total).expect("not null"))
+                    }
+                    Function::Read if kind == EventType::Ok && class(mixed, k) == Class::Set => {
+                        let present: Vec<ValueId> = (0..10)
+                            .filter(|&e| members[k][e])
+                            .map(|e| elements[e])
+                            .collect();
+                        history.many(&present)
+                    }
+                    Function::Increment => {
+                        let amount = 1 + (key as i64 % 3);
+                        if takes_effect {
+                            totals[k] += amount;
+                        }
+                        Val::Int(amount)
+                    }
+                    Function::Add | Function::Remove => {
+                        let element = value.expect("an element");
+                        let e = elements.iter().position(|&x| x == element).expect("known");
+                        if takes_effect {
+                            members[k][e] = f == Function::Add;
+                        }
+                        Val::One(element)
+                    }
                     Function::Read if kind == EventType::Ok => {
                         // Mostly the latest value; one read in ten a slightly stale one.
                         // (Without stale reads the history is linearizable: every
@@ -181,11 +258,18 @@ fn build(shape: Shape) -> Built {
     let mut state = FinalState::default();
     for node in 0..3u16 {
         for (key, value) in latest.iter().enumerate() {
-            state.set(
-                NodeId(node),
-                KeyId(key as u32),
-                value.iter().copied().collect(),
-            );
+            let values = match class(mixed, key) {
+                Class::Register => value.iter().copied().collect(),
+                Class::Counter => {
+                    let total = serde_json::Value::from(totals[key]);
+                    vec![history.values.intern(&total).expect("not null")]
+                }
+                Class::Set => (0..10)
+                    .filter(|&e| members[key][e])
+                    .map(|e| elements[e])
+                    .collect(),
+            };
+            state.set(NodeId(node), KeyId(key as u32), values);
         }
     }
     Built {
@@ -235,6 +319,7 @@ fn main() {
         keys: 100,
         stale_reads: true,
         stale_after: 0,
+        mixed: false,
     });
     let history = &built.history;
     let operations = history
@@ -276,6 +361,36 @@ fn main() {
         findings.unknown_keys.len()
     );
 
+    // The same, with a third of the keys counters and a third sets.
+    let built = build(Shape {
+        processes: 8,
+        keys: 100,
+        stale_reads: true,
+        stale_after: 0,
+        mixed: true,
+    });
+    let input = Input {
+        history: &built.history,
+        final_state: Some(&built.state),
+        roles: Some(&built.roles),
+    };
+    let mut best = f64::INFINITY;
+    let mut findings = None;
+    for _ in 0..3 {
+        let (result, seconds) = timed(|| check(&input, &options).expect("well-formed"));
+        findings = Some(result);
+        best = best.min(seconds);
+    }
+    let findings = findings.expect("ran at least once");
+    println!(
+        "mixed registers, counters and sets: checked {OPERATIONS} operations in {best:.3} s \
+         (best of 3): {:.2} million operations/s",
+        OPERATIONS as f64 / best / 1e6
+    );
+    for kind in Kind::ALL {
+        println!("  {:<18} {}", kind.name(), findings.count(kind));
+    }
+
     println!("linearizability alone (every key decided, no witness shrinking), best of 3:");
     let late = OPERATIONS - 1000;
     let shapes = [
@@ -292,6 +407,7 @@ fn main() {
             keys,
             stale_reads,
             stale_after,
+            mixed: false,
         });
         let mut best = f64::INFINITY;
         let mut summary = None;

@@ -129,7 +129,7 @@ fn next_invoke_after_ok(prepared: &Prepared<'_>) -> Vec<u32> {
     let mut next_invoke = vec![NONE; base.keys.len()];
     let mut after_ok = vec![NONE; base.ops.len()];
     for (position, &op) in base.op_at.iter().enumerate().rev() {
-        if !base.is_write(op) {
+        if op == NONE || !base.is_write(op) {
             continue;
         }
         let key = base.key[op as usize] as usize;

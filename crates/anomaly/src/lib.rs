@@ -14,8 +14,24 @@
 //! - `render`: key and value names for messages.
 //! - one module per kind: `stale_read`, `read_your_writes`, `monotonic_read`,
 //!   `consistent_prefix`, `lost_write`, `phantom_read`, `divergence`, `split_brain`,
-//!   `unavailable`, and [`linearizability`] (public for its [`linearizability::Budget`]).
+//!   `unavailable`, [`linearizability`] (public for its [`linearizability::Budget`]),
+//!   and for counter and set keys `lost_increment`, `phantom_increment` and `lost_add`.
 //!   Each module doc states the definition it implements and its cost.
+//! - `counter`: what the two counter kinds share (sums of increments, final numbers).
+//! - [`staleness`]: the staleness curve of the run report.
+//!
+//! **Counter and set keys.** A key is a *counter key* if any operation on it is an
+//! `increment`, a *set key* if any is an `add` or `remove`, and a *register key*
+//! otherwise; but a key that is only ever read, in a history with counter (set) keys, is
+//! a counter (set) key too: a counter nobody incremented reads 0, which is no phantom
+//! read (a simulated run has one workload for every key). The register kinds (`stale_read`, `read_your_writes`, `monotonic_read`,
+//! `consistent_prefix`, `lost_write`, `phantom_read`, `linearizability`, and the
+//! staleness curve) ignore counter and set keys entirely, their reads and any writes
+//! included; when a history has counter or set keys and no register key they are listed
+//! as skipped ([`NO_REGISTER_KEYS`]). `divergence` and `unavailable` cover every key
+//! (`divergence` compares a counter's values as numbers and a set's as sets);
+//! `lost_increment`, `phantom_increment` and `lost_add` read only counter and set keys,
+//! need the final state, and need no unique values.
 //!
 //! Readings shared by every value-based kind (SPEC §4 leaves them implicit):
 //! - "Before" compares event positions in `history.events`, never `time_ms`.
@@ -33,8 +49,9 @@
 //!   a read returning an empty list is a read of `null`.
 //! - When values repeat, or a cas writes `null` (the `null` rules assume no write writes
 //!   `null`), only the kinds that need no unique values run (`unavailable`,
-//!   `linearizability`, and `split_brain` when role events are given); the others are
-//!   listed as skipped.
+//!   `linearizability`, the counter and set kinds, and `split_brain` when role events are
+//!   given); the others are listed as skipped. Only register keys' writes count: the
+//!   elements of a set repeat by design.
 //! - `linearizability` reads each key as a register and decides it by search; a key it
 //!   cannot decide within its budget is listed in [`Findings::unknown_keys`], neither
 //!   counted nor passed.
@@ -42,10 +59,14 @@
 
 mod collect;
 mod consistent_prefix;
+mod counter;
 mod divergence;
 pub mod linearizability;
+mod lost_add;
+mod lost_increment;
 mod lost_write;
 mod monotonic_read;
+mod phantom_increment;
 mod phantom_read;
 mod prepare;
 mod read_your_writes;
@@ -88,11 +109,20 @@ pub enum Kind {
     Unavailable,
     /// `linearizability`: a key whose operations have no linearization as a register.
     Linearizability,
+    /// `lost_increment`: a counter whose final total is below its acknowledged increments
+    /// on every node.
+    LostIncrement,
+    /// `phantom_increment`: a counter whose final total is above every increment that
+    /// may have happened, on every node (an increment counted twice).
+    PhantomIncrement,
+    /// `lost_add`: an acknowledged add to a set whose element is on no node and that no
+    /// remove can explain.
+    LostAdd,
 }
 
 impl Kind {
-    /// Every kind, in report order.
-    pub const ALL: [Kind; 10] = [
+    /// Every kind, in report order: SPEC §4's table, then the counter and set kinds.
+    pub const ALL: [Kind; 13] = [
         Kind::StaleRead,
         Kind::ReadYourWrites,
         Kind::MonotonicRead,
@@ -103,6 +133,9 @@ impl Kind {
         Kind::SplitBrain,
         Kind::Unavailable,
         Kind::Linearizability,
+        Kind::LostIncrement,
+        Kind::PhantomIncrement,
+        Kind::LostAdd,
     ];
 
     /// The SPEC name (`stale_read`, ...).
@@ -118,6 +151,9 @@ impl Kind {
             Kind::SplitBrain => "split_brain",
             Kind::Unavailable => "unavailable",
             Kind::Linearizability => "linearizability",
+            Kind::LostIncrement => "lost_increment",
+            Kind::PhantomIncrement => "phantom_increment",
+            Kind::LostAdd => "lost_add",
         }
     }
 
@@ -130,10 +166,45 @@ impl Kind {
     fn needs_unique_values(self) -> bool {
         !matches!(
             self,
-            Kind::SplitBrain | Kind::Unavailable | Kind::Linearizability
+            Kind::SplitBrain
+                | Kind::Unavailable
+                | Kind::Linearizability
+                | Kind::LostIncrement
+                | Kind::PhantomIncrement
+                | Kind::LostAdd
+        )
+    }
+
+    /// True for the kinds about read / write / cas registers, which ignore counter and
+    /// set keys entirely.
+    fn is_register_kind(self) -> bool {
+        matches!(
+            self,
+            Kind::StaleRead
+                | Kind::ReadYourWrites
+                | Kind::MonotonicRead
+                | Kind::ConsistentPrefix
+                | Kind::LostWrite
+                | Kind::PhantomRead
+                | Kind::Linearizability
+        )
+    }
+
+    /// True for the kinds that compare against the final state.
+    fn needs_final_state(self) -> bool {
+        matches!(
+            self,
+            Kind::LostWrite
+                | Kind::Divergence
+                | Kind::LostIncrement
+                | Kind::PhantomIncrement
+                | Kind::LostAdd
         )
     }
 }
+
+/// Why the register kinds are skipped for a history of counter and set keys only.
+pub const NO_REGISTER_KEYS: &str = "no read/write register keys in this history";
 
 impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -145,13 +216,17 @@ impl fmt::Display for Kind {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Flag {
     /// History index (file `index`) of the flagged operation's invoke. For `divergence`,
-    /// the invoke of the first write whose value is among the differing final values (0
-    /// if none); for `split_brain`, the first write accepted in the span (0 if no
-    /// accepted write names its operation); for `linearizability`, the operation of the
-    /// key's witness that cannot be placed (see [`linearizability`]).
+    /// the invoke of the first operation that put one of the differing final values
+    /// there (a write, an add of the element, an increment; 0 if none); for
+    /// `split_brain`, the first write accepted in the span (0 if no accepted write names
+    /// its operation); for `linearizability`, the operation of the key's witness that
+    /// cannot be placed (see [`linearizability`]); for `lost_increment`, the key's first
+    /// `ok` increment; for `phantom_increment`, the key's first increment.
     pub index: u64,
     /// Indexes of the other operations that make it an anomaly (invokes), ascending; for
-    /// `linearizability`, the rest of the witness.
+    /// `linearizability`, the rest of the witness; for `lost_increment` the key's other
+    /// `ok` increments and for `phantom_increment` its other increments that did not
+    /// fail, at most 100 of them (the message gives the counts).
     pub involved: Vec<u64>,
     /// One line naming key, values, processes and indexes.
     pub message: String,
@@ -194,7 +269,9 @@ impl Findings {
     /// The JSON that `repsim check --json` prints (SPEC §1):
     /// `{"anomalies": {kind: count}, "examples": {kind: [index...]},
     /// "skipped": {kind: reason}, "unknown": {"linearizability": [key...]},
-    /// "operations": n}` (`unknown` lists the undecided keys, when linearizability ran).
+    /// "operations": n}`. `unknown` is always present: it maps a kind to the keys it could
+    /// not decide within its budget (only `linearizability` has one), and is the empty
+    /// object `{}` when every key was decided; see [`Findings::unknown_json`].
     pub fn to_check_json(&self) -> serde_json::Value {
         let mut anomalies = serde_json::Map::new();
         let mut examples = serde_json::Map::new();
@@ -215,15 +292,26 @@ impl Findings {
         out.insert("anomalies".into(), anomalies.into());
         out.insert("examples".into(), examples.into());
         out.insert("skipped".into(), skipped.into());
-        let mut unknown = serde_json::Map::new();
-        if self.counts.contains_key(&Kind::Linearizability) {
-            let keys: Vec<serde_json::Value> =
-                self.unknown_keys.iter().map(|k| k.clone().into()).collect();
-            unknown.insert(Kind::Linearizability.name().to_owned(), keys.into());
-        }
+        let unknown: serde_json::Map<String, serde_json::Value> = self
+            .unknown_json()
+            .into_iter()
+            .map(|(kind, keys)| (kind.to_owned(), keys.into()))
+            .collect();
         out.insert("unknown".into(), unknown.into());
         out.insert("operations".into(), self.operations.into());
         out.into()
+    }
+
+    /// The `unknown` field of `repsim check --json` and `report.json`: kind → the names
+    /// of the keys it could not decide within its budget (neither counted as anomalies
+    /// nor passed), in key order. Kinds that decided every key are left out, so this is
+    /// empty when nothing is unknown.
+    pub fn unknown_json(&self) -> BTreeMap<&'static str, Vec<String>> {
+        let mut unknown = BTreeMap::new();
+        if !self.unknown_keys.is_empty() {
+            unknown.insert(Kind::Linearizability.name(), self.unknown_keys.clone());
+        }
+        unknown
     }
 
     fn record(&mut self, kind: Kind, result: KindResult) {
@@ -280,68 +368,99 @@ pub fn check_with_budget(
     budget: &linearizability::Budget,
 ) -> Result<Findings, HistoryError> {
     let history = input.history;
-    let base = prepare::Base::new(history)?;
+    let max = options.max_examples;
+    let all = prepare::Base::new(history)?;
+    let classes = prepare::KeyClasses::new(&all);
+    // The register kinds read the register keys' operations only. Without counter or set
+    // keys those are all of them, and nothing is copied.
+    let register_only = classes.any_crdt().then(|| all.register_only(&classes));
+    let values = prepare::ValueIndex::build(register_only.as_ref().unwrap_or(&all));
+    let no_registers = classes.any_crdt() && !classes.any_register();
+
+    // Why each kind is not checked, if it is not.
+    let mut skipped: BTreeMap<Kind, String> = BTreeMap::new();
+    for kind in Kind::ALL {
+        let reason = if kind.is_register_kind() && no_registers {
+            Some(NO_REGISTER_KEYS.to_owned())
+        } else if kind.needs_final_state() && input.final_state.is_none() {
+            Some("no final state given".to_owned())
+        } else if kind == Kind::SplitBrain && input.roles.is_none() {
+            Some("no role events given".to_owned())
+        } else if kind.needs_unique_values() {
+            values.as_ref().err().cloned()
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            skipped.insert(kind, reason);
+        }
+    }
+    let runs = |kind: Kind| !skipped.contains_key(&kind);
+
     let mut findings = Findings {
-        operations: base.ops.len() as u64,
+        operations: all.ops.len() as u64,
         ..Findings::default()
     };
-    let max = options.max_examples;
-    // `unavailable` needs no unique values; the value-based kinds need the value index.
-    findings.record(Kind::Unavailable, unavailable::run(&base, max));
-    let (result, unknown) = linearizability::run(&base, max, budget);
-    findings.record(Kind::Linearizability, result);
-    findings.unknown_keys = unknown;
-    let (prepared, values_problem) = match prepare::ValueIndex::build(&base) {
-        Ok(values) => (Some(prepare::Prepared::new(base, values)), None),
-        Err(problem) => (None, Some(problem)),
-    };
+    let mut results: BTreeMap<Kind, KindResult> = BTreeMap::new();
+    // Kinds over every key (or over counter and set keys), from every operation.
+    results.insert(Kind::Unavailable, unavailable::run(&all, max));
+    if let Some(state) = input.final_state {
+        if runs(Kind::Divergence) {
+            let (result, keys) = divergence::run(&all, &classes, state, max);
+            findings.divergent_keys = keys;
+            results.insert(Kind::Divergence, result);
+        }
+        let counters = counter::counter_keys(&all, &classes);
+        results.insert(
+            Kind::LostIncrement,
+            lost_increment::run(&all, &counters, state, max),
+        );
+        results.insert(
+            Kind::PhantomIncrement,
+            phantom_increment::run(&all, &counters, state, max),
+        );
+        results.insert(Kind::LostAdd, lost_add::run(&all, &classes, state, max));
+    }
+    if let Some(roles) = input.roles {
+        let (result, spans) = split_brain::run(history, roles, max)?;
+        findings.split_brain_spans = spans;
+        results.insert(Kind::SplitBrain, result);
+    }
+
+    // The register kinds.
+    let registers = register_only.unwrap_or(all);
+    if runs(Kind::Linearizability) {
+        let (result, unknown) = linearizability::run(&registers, max, budget);
+        results.insert(Kind::Linearizability, result);
+        findings.unknown_keys = unknown;
+    }
+    if let Ok(values) = values
+        && !no_registers
+    {
+        let prepared = prepare::Prepared::new(registers, values);
+        results.insert(Kind::StaleRead, stale_read::run(&prepared, max));
+        results.insert(Kind::ReadYourWrites, read_your_writes::run(&prepared, max));
+        results.insert(Kind::MonotonicRead, monotonic_read::run(&prepared, max));
+        results.insert(
+            Kind::ConsistentPrefix,
+            consistent_prefix::run(&prepared, max),
+        );
+        results.insert(Kind::PhantomRead, phantom_read::run(&prepared, max));
+        if let Some(state) = input.final_state {
+            results.insert(Kind::LostWrite, lost_write::run(&prepared, state, max));
+        }
+    }
 
     for kind in Kind::ALL {
-        let missing = match kind {
-            Kind::LostWrite | Kind::Divergence if input.final_state.is_none() => {
-                Some("no final state given".to_owned())
+        match skipped.remove(&kind) {
+            Some(reason) => findings.skipped.push((kind, reason)),
+            None => {
+                let result = results
+                    .remove(&kind)
+                    .unwrap_or_else(|| panic!("{kind} is neither skipped nor checked"));
+                findings.record(kind, result);
             }
-            Kind::SplitBrain if input.roles.is_none() => Some("no role events given".to_owned()),
-            _ if kind.needs_unique_values() => values_problem.clone(),
-            _ => None,
-        };
-        if let Some(reason) = missing {
-            findings.skipped.push((kind, reason));
-            continue;
         }
-        let result = match kind {
-            Kind::Unavailable | Kind::Linearizability => continue,
-            Kind::SplitBrain => {
-                let roles = input.roles.expect("checked above");
-                let (result, spans) = split_brain::run(history, roles, max)?;
-                findings.split_brain_spans = spans;
-                result
-            }
-            _ => {
-                let prepared = prepared.as_ref().expect("values are unique: checked above");
-                match kind {
-                    Kind::StaleRead => stale_read::run(prepared, max),
-                    Kind::ReadYourWrites => read_your_writes::run(prepared, max),
-                    Kind::MonotonicRead => monotonic_read::run(prepared, max),
-                    Kind::ConsistentPrefix => consistent_prefix::run(prepared, max),
-                    Kind::PhantomRead => phantom_read::run(prepared, max),
-                    Kind::LostWrite => {
-                        let state = input.final_state.expect("checked above");
-                        lost_write::run(prepared, state, max)
-                    }
-                    Kind::Divergence => {
-                        let state = input.final_state.expect("checked above");
-                        let (result, keys) = divergence::run(prepared, state, max);
-                        findings.divergent_keys = keys;
-                        result
-                    }
-                    Kind::SplitBrain | Kind::Unavailable | Kind::Linearizability => {
-                        unreachable!("handled above")
-                    }
-                }
-            }
-        };
-        findings.record(kind, result);
     }
     Ok(findings)
 }
@@ -392,7 +511,7 @@ mod tests {
         assert_eq!(json["skipped"]["split_brain"], "no role events given");
         assert_eq!(json["operations"], 2);
         assert_eq!(json["anomalies"]["linearizability"], 1);
-        assert_eq!(json["unknown"]["linearizability"], serde_json::json!([]));
+        assert_eq!(json["unknown"], serde_json::json!({}), "nothing is unknown");
         assert!(json["anomalies"].get("lost_write").is_none());
     }
 
@@ -447,7 +566,84 @@ mod tests {
             Some("n0 k0=1 k1=2 | n1 k0=1 k1=2"),
         );
         assert!(f.counts.values().all(|&c| c == 0), "{:?}", f.counts);
-        assert_eq!(f.counts.len(), 9, "every kind but split_brain was checked");
+        assert_eq!(f.counts.len(), 12, "every kind but split_brain was checked");
+    }
+
+    #[test]
+    fn counter_and_set_keys_alone_skip_the_register_kinds() {
+        // This history made `repsim run` panic in linearizability before counters and
+        // sets were left out of the register kinds.
+        let f = findings(
+            "0 inc k0 2; 0 ok; 1 r k0; 1 ok #0; 2 add k1 e1; 2 ok; 2 add k1 e1; 2 info; \
+             1 r k1; 1 ok []; 0 rm k1 e1; 0 fail",
+            Some("n0 k0=#2 k1=e1 | n1 k0=#2 k1=e1"),
+        );
+        for kind in [
+            Kind::StaleRead,
+            Kind::ReadYourWrites,
+            Kind::MonotonicRead,
+            Kind::ConsistentPrefix,
+            Kind::LostWrite,
+            Kind::PhantomRead,
+            Kind::Linearizability,
+        ] {
+            assert!(
+                f.skipped.contains(&(kind, NO_REGISTER_KEYS.to_owned())),
+                "{kind}: {:?}",
+                f.skipped
+            );
+        }
+        assert_eq!(f.skipped.len(), 8, "and split_brain: {:?}", f.skipped);
+        assert_eq!(f.count(Kind::Unavailable), 2);
+        for kind in [
+            Kind::Divergence,
+            Kind::LostIncrement,
+            Kind::PhantomIncrement,
+            Kind::LostAdd,
+        ] {
+            assert_eq!(f.counts.get(&kind), Some(&0), "{kind}");
+        }
+        assert!(f.unknown_keys.is_empty());
+        assert_eq!(f.to_check_json()["unknown"], serde_json::json!({}));
+        // Without a final state the counter and set kinds are skipped like lost_write.
+        let f = findings("0 inc k0 2; 0 ok", None);
+        assert!(
+            f.skipped
+                .contains(&(Kind::LostIncrement, "no final state given".to_owned()))
+        );
+        assert!(
+            f.skipped
+                .contains(&(Kind::LostAdd, "no final state given".to_owned()))
+        );
+    }
+
+    #[test]
+    fn register_kinds_see_only_register_keys_and_keep_the_file_indexes() {
+        // k0 is a counter (its write included), k1 a set, k2 a register. The null read
+        // of k2 at index 10 is stale; the reads of k0 and k1 would be flagged as
+        // registers (null after a write, a value never written).
+        let script = "0 w k0 1; 0 ok; 0 inc k0 2; 0 ok; 1 r k0; 1 ok -; 1 add k1 e1; 1 ok; \
+                      2 w k2 3; 2 ok; 3 r k2; 3 ok -; 3 r k1; 3 ok [e7]; 3 r k0; 3 ok #9";
+        let f = findings(script, Some("n0 k0=#2 k1=e1 k2=3"));
+        assert_eq!(f.example_indexes(Kind::StaleRead), vec![10]);
+        assert_eq!(f.example_indexes(Kind::Linearizability), vec![10]);
+        for kind in [Kind::PhantomRead, Kind::LostWrite, Kind::MonotonicRead] {
+            assert_eq!(f.count(kind), 0, "{kind}: {:?}", f.examples.get(&kind));
+        }
+        assert!(f.skipped.iter().all(|(k, _)| *k == Kind::SplitBrain));
+        // Elements repeat across adds without making values repeat.
+        let f = findings(
+            "0 add k1 e1; 0 ok; 1 add k1 e1; 1 ok; 2 w k2 3; 2 ok",
+            Some("n0 k1=e1 k2=3"),
+        );
+        assert!(f.skipped.iter().all(|(k, _)| *k == Kind::SplitBrain));
+    }
+
+    #[test]
+    fn linearizability_summary_leaves_counter_and_set_keys_out() {
+        let h = history("0 inc k0 2; 0 ok; 1 r k0; 1 ok #7; 2 w k2 3; 2 ok; 2 r k2; 2 ok 3");
+        let summary = linearizability::summarize(&h, &linearizability::Budget::default()).unwrap();
+        assert_eq!((summary.keys, summary.linearizable), (1, 1));
     }
 
     #[test]

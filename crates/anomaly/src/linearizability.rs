@@ -5,7 +5,8 @@
 //! take effect or not. Checked per key (linearizability is P-compositional: a history is
 //! linearizable iff every key's sub-history is); a key the search cannot decide within
 //! its [`Budget`] is reported as unknown ([`crate::Findings::unknown_keys`]), never as a
-//! pass. Needs no unique values.
+//! pass. Needs no unique values. Only register keys are checked: counter and set keys
+//! (see the crate doc) are left out entirely, reads included.
 //!
 //! **Readings** (SPEC §4 leaves them implicit):
 //! - "Before" compares event positions, as for every kind; `time_ms` is never used.
@@ -77,7 +78,7 @@
 use repsim_history::{Function, History, HistoryError, Outcome, Val};
 
 use crate::collect::Collector;
-use crate::prepare::{Base, NONE};
+use crate::prepare::{Base, KeyClasses, NONE};
 use crate::render;
 use crate::{Flag, KindResult};
 
@@ -569,6 +570,10 @@ fn entries(base: &Base<'_>, ops: &[u32]) -> Vec<Entry> {
                 let e = raw(expected);
                 (Action::Cas(e, raw(new)), Some(e))
             }
+            (Function::Increment | Function::Add | Function::Remove, _) => unreachable!(
+                "only register keys are checked, but {} is a counter or set key",
+                base.key_name(op)
+            ),
             (f, value) => unreachable!("operations() checked {f:?} carries {value:?}"),
         };
         out.push(Entry {
@@ -993,7 +998,14 @@ pub struct Summary {
 /// that took: for benchmarks and for sizing a [`Budget`]. [`crate::check`] gives the
 /// flags. `Err` for a malformed history.
 pub fn summarize(history: &History, budget: &Budget) -> Result<Summary, HistoryError> {
-    let base = Base::new(history)?;
+    let all = Base::new(history)?;
+    let classes = KeyClasses::new(&all);
+    // Counter and set keys are not registers: only register keys are decided.
+    let base = if classes.any_crdt() {
+        all.register_only(&classes)
+    } else {
+        all
+    };
     let (grouped, start) = group_by_key(&base);
     let mut summary = Summary::default();
     for k in 0..base.keys.len() {

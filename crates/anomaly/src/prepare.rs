@@ -1,9 +1,15 @@
 //! The shared preparation every checker reads: operations paired once, processes and
 //! keys renumbered densely (so per-process and per-key tables are plain vectors), each
-//! event position mapped to its operation, each value mapped to the write that wrote it,
-//! each ok read summarised, and each operation given the number of its (process, key)
-//! group, so checkers can sweep operations in invocation order (sequential memory
-//! access) while keeping per-group state in a small vector.
+//! event position mapped to its operation, each key classified as a register, counter or
+//! set key ([`KeyClasses`]), each value mapped to the write that wrote it, each ok read
+//! summarised, and each operation given the number of its (process, key) group, so
+//! checkers can sweep operations in invocation order (sequential memory access) while
+//! keeping per-group state in a small vector.
+//!
+//! The register kinds read a [`Base`] of the register keys' operations only
+//! ([`Base::register_only`], made only when the history has counter or set keys): its
+//! operations keep their event positions, so "before" and the reported indexes are the
+//! whole history's, and the events of other keys map to no operation.
 //!
 //! Cost: O(n log n) for n operations (one sort of the written values; the grouping is two
 //! counting sorts), O(n) memory. No hash map is used, so nothing depends on hash order.
@@ -76,6 +82,11 @@ impl Dense {
         found.unwrap_or(NONE)
     }
 
+    /// The id of dense index `dense`.
+    pub(crate) fn id(&self, dense: u32) -> u32 {
+        self.sorted[dense as usize]
+    }
+
     /// How many distinct ids.
     pub(crate) fn len(&self) -> usize {
         self.sorted.len()
@@ -96,7 +107,8 @@ pub(crate) struct Base<'h> {
     pub processes: Dense,
     /// Key renumbering.
     pub keys: Dense,
-    /// Per event position, the operation it belongs to (its invoke or completion).
+    /// Per event position, the operation it belongs to (its invoke or completion);
+    /// [`NONE`] for the events of operations left out by [`Base::register_only`].
     pub op_at: Vec<u32>,
 }
 
@@ -115,6 +127,30 @@ impl<'h> Base<'h> {
                 });
             }
         }
+        let base = Base::from_ops(history, ops);
+        assert!(
+            base.op_at.iter().all(|&op| op != NONE),
+            "every event belongs to an operation"
+        );
+        Ok(base)
+    }
+
+    /// The operations of the register keys only (see [`KeyClasses`]), renumbered: what
+    /// every register kind reads, so that counter and set keys play no part in them.
+    pub(crate) fn register_only(&self, classes: &KeyClasses) -> Base<'h> {
+        let ops = self
+            .ops
+            .iter()
+            .zip(&self.key)
+            .filter(|&(_, &key)| !classes.is_crdt(key))
+            .map(|(op, _)| *op)
+            .collect();
+        Base::from_ops(self.history, ops)
+    }
+
+    /// Renumbers processes and keys of `ops` (in invocation order) and maps events back
+    /// to them; events of operations not in `ops` map to [`NONE`].
+    fn from_ops(history: &'h History, ops: Vec<Operation>) -> Base<'h> {
         let processes = Dense::build(|| ops.iter().map(|op| op.process.0), ops.len());
         let keys = Dense::build(|| ops.iter().map(|op| op.key.0), ops.len());
         let process = ops.iter().map(|op| processes.index(op.process.0)).collect();
@@ -126,11 +162,7 @@ impl<'h> Base<'h> {
                 op_at[completion as usize] = i as u32;
             }
         }
-        assert!(
-            op_at.iter().all(|&op| op != NONE),
-            "every event belongs to an operation"
-        );
-        Ok(Base {
+        Base {
             history,
             ops,
             process,
@@ -138,7 +170,7 @@ impl<'h> Base<'h> {
             processes,
             keys,
             op_at,
-        })
+        }
     }
 
     /// The history index of operation `op`'s invoke.
@@ -196,6 +228,80 @@ impl<'h> Base<'h> {
     /// The key name of operation `op`.
     pub(crate) fn key_name(&self, op: u32) -> String {
         render::key_name(self.history, self.ops[op as usize].key)
+    }
+}
+
+/// What each key is, from the operations on it: a *counter key* if any operation on it
+/// is an `increment`, a *set key* if any is an `add` or `remove` (a key of a history from
+/// elsewhere can be both), and a *register key* otherwise, with one exception: a key
+/// that is only ever read takes the classes of the history's other keys (a counter key
+/// in a history with counter keys, a set key in one with set keys), since it is a counter
+/// or set that nobody updated (a simulated run has one workload), and a counter's read of
+/// 0 would otherwise be a phantom read of a register. In a history of registers only, it
+/// stays a register key. The register kinds (and the staleness curve) ignore counter and
+/// set keys entirely, their reads included; `divergence` and `unavailable` cover every
+/// key; the CRDT kinds read only their own.
+pub(crate) struct KeyClasses {
+    /// Per dense key (of the [`Base`] it was built from), [`COUNTER`] and [`SET`] bits.
+    bits: Vec<u8>,
+    any_crdt: bool,
+    any_register: bool,
+}
+
+/// A [`KeyClasses`] bit: the key has an increment.
+pub(crate) const COUNTER: u8 = 1;
+/// A [`KeyClasses`] bit: the key has an add or a remove.
+pub(crate) const SET: u8 = 2;
+
+impl KeyClasses {
+    /// Classifies the keys of `base` (which should hold every operation). O(n).
+    pub(crate) fn new(base: &Base<'_>) -> KeyClasses {
+        let mut bits = vec![0u8; base.keys.len()];
+        let mut updated = vec![false; base.keys.len()];
+        for (op, &key) in base.ops.iter().zip(&base.key) {
+            bits[key as usize] |= match op.f {
+                Function::Increment => COUNTER,
+                Function::Add | Function::Remove => SET,
+                Function::Read | Function::Write | Function::Cas => 0,
+            };
+            updated[key as usize] |= op.f != Function::Read;
+        }
+        let history_classes = bits.iter().fold(0, |all, &b| all | b);
+        for (b, updated) in bits.iter_mut().zip(updated) {
+            if !updated {
+                *b = history_classes;
+            }
+        }
+        KeyClasses {
+            any_crdt: bits.iter().any(|&b| b != 0),
+            any_register: bits.contains(&0),
+            bits,
+        }
+    }
+
+    /// The class bits of dense key `key`.
+    pub(crate) fn of(&self, key: u32) -> u8 {
+        self.bits[key as usize]
+    }
+
+    /// The class bits of key `key`: 0 (a register key) for a key no operation uses.
+    pub(crate) fn of_key(&self, base: &Base<'_>, key: repsim_history::KeyId) -> u8 {
+        base.keys.find(key.0).map_or(0, |dense| self.of(dense))
+    }
+
+    /// True for a counter or set key.
+    pub(crate) fn is_crdt(&self, key: u32) -> bool {
+        self.of(key) != 0
+    }
+
+    /// True when some key is a counter or set key.
+    pub(crate) fn any_crdt(&self) -> bool {
+        self.any_crdt
+    }
+
+    /// True when some key used by an operation is a register key.
+    pub(crate) fn any_register(&self) -> bool {
+        self.any_register
     }
 }
 

@@ -23,6 +23,10 @@ pub(crate) fn run(prepared: &Prepared<'_>, max: usize) -> KindResult {
     // (invoke position, write); NONE while there is none.
     let mut latest = vec![(NONE, NONE); base.keys.len()];
     for (position, &op) in base.op_at.iter().enumerate() {
+        if op == NONE {
+            // An event of a counter or set key.
+            continue;
+        }
         let operation = &base.ops[op as usize];
         let key = base.key[op as usize] as usize;
         if operation.invoke as usize == position {

@@ -28,8 +28,12 @@
 //! interval (z = 1.959964), which stays inside [0, 1] and behaves for small counts.
 //! Proportions and bounds are rounded to 4 decimals.
 //!
-//! The analysis needs unique written values (a value must name its write); when values
-//! repeat, or the history is malformed, the curve is empty and `skipped` says why.
+//! Only register keys count: a counter or set key (one with an `increment`, `add` or
+//! `remove`, and in a history with such keys one that is only read; see the crate doc)
+//! is left out entirely, its reads included, and a history with no register key has an
+//! empty curve whose `skipped` says so. The analysis needs unique written
+//! values (a value must name its write); when values repeat, or the history is
+//! malformed, the curve is empty and `skipped` says why.
 //! Cost: one pass over the events after pairing operations; O(n) memory.
 
 use std::collections::BTreeMap;
@@ -201,10 +205,32 @@ pub fn curve(history: &History) -> Curve {
         Ok(ops) => ops,
         Err(e) => return Curve::empty(Some(format!("malformed history: {e}"))),
     };
+    let max_key = ops
+        .iter()
+        .map(|op| op.key.0)
+        .max()
+        .map_or(0, |k| k as usize + 1);
+    // Counter and set keys (a key with an increment, add or remove, and in a history
+    // with such keys a key that is only read; see the crate doc) are not registers:
+    // their operations, reads and any writes included, play no part in the curve.
+    let mut crdt = vec![false; max_key];
+    let mut updated = vec![false; max_key];
+    for op in &ops {
+        crdt[op.key.index()] |= op.f.is_crdt_update();
+        updated[op.key.index()] |= op.f != Function::Read;
+    }
+    if crdt.iter().any(|&c| c) {
+        for (crdt, updated) in crdt.iter_mut().zip(updated) {
+            *crdt |= !updated;
+        }
+    }
+    if crdt.iter().any(|&c| c) && ops.iter().all(|op| crdt[op.key.index()]) {
+        return Curve::empty(Some(crate::NO_REGISTER_KEYS.to_owned()));
+    }
     // Value → write. Generated values `w<n>` go in a table, others in a map.
     let mut direct: Vec<Option<WriteInfo>> = Vec::new();
     let mut other: BTreeMap<ValueId, Option<WriteInfo>> = BTreeMap::new();
-    for op in &ops {
+    for op in ops.iter().filter(|op| !crdt[op.key.index()]) {
         let value = match (op.f, op.value) {
             (Function::Write, Val::One(v)) => v,
             (Function::Cas, Val::Cas(_, Some(v))) => v,
@@ -253,7 +279,7 @@ pub fn curve(history: &History) -> Curve {
     let mut completes: Vec<u32> = vec![u32::MAX; history.events.len()];
     let mut invokes: Vec<u32> = vec![u32::MAX; history.events.len()];
     for (i, op) in ops.iter().enumerate() {
-        if op.outcome != Outcome::Ok {
+        if op.outcome != Outcome::Ok || crdt[op.key.index()] {
             continue;
         }
         let completion = op.completion.expect("ok has a completion") as usize;
@@ -263,11 +289,6 @@ pub fn curve(history: &History) -> Curve {
             Function::Increment | Function::Add | Function::Remove => {}
         }
     }
-    let max_key = ops
-        .iter()
-        .map(|op| op.key.0)
-        .max()
-        .map_or(0, |k| k as usize + 1);
     // Per key: the latest acknowledged write, as (invoke position, ok time).
     let mut latest: Vec<Option<(u32, f64)>> = vec![None; max_key];
     let mut result = Curve::empty(None);
@@ -416,6 +437,22 @@ mod tests {
         let (low, high) = wilson95(5, 5);
         assert_eq!(high, 1.0);
         assert!(low > 0.5);
+    }
+
+    #[test]
+    fn counter_and_set_keys_are_left_out() {
+        // k1 is a counter: its write and read would make an inconsistent read of a
+        // register (the read of 0 after w5); the read of k0 is placed as usual.
+        let c = curve_of(
+            "0 w k0 1; 0 ok; 1 w k1 5; 1 ok; 1 inc k1 2; 1 ok; 2 r k1; 2 ok #0; 2 r k0; 2 ok 1",
+        );
+        assert_eq!((c.reads, c.consistent, c.without_prior_write), (1, 1, 0));
+        assert_eq!(c.skipped, None);
+        // Elements repeat across adds without making values repeat.
+        let c = curve_of("0 add k2 e1; 0 ok; 1 add k2 e1; 1 ok; 2 r k2; 2 ok [e1]");
+        assert_eq!(c.skipped.as_deref(), Some(crate::NO_REGISTER_KEYS));
+        assert_eq!(c.reads, 0);
+        assert!(c.summary().contains("skipped: no read/write register keys"));
     }
 
     #[test]

@@ -4,9 +4,13 @@
 //!
 //! - `0 w k1 5`: process 0 invokes a write of `w5` to `k1`; `0 cas k1 4 5` a cas from
 //!   `w4` to `w5` (`-` for null); `0 r k1` a read of `k1`.
+//! - `0 inc k1 3`: process 0 invokes an increment of `k1` by 3; `0 add k1 e2` /
+//!   `0 rm k1 e2` an add / remove of the element `"e2"`.
 //! - `0 ok`: process 0's operation completes `ok`; a read gives its value: `0 ok 5`,
-//!   `0 ok 3,5` (siblings) or `0 ok -` (null). `0 fail` and `0 info` likewise.
+//!   `0 ok 3,5` (siblings) or `0 ok -` (null), `0 ok #7` (a counter read of 7), `0 ok
+//!   [e1,e2]` or `0 ok []` (a set read, always a list). `0 fail` and `0 info` likewise.
 //!
+//! Values: `5` is `w5`, `#7` the JSON number 7, `e2` the JSON string `"e2"`.
 //! Final states: `n0 k1=5 k2=- | n1 k1=3,5` (node, then key=values; `-` is null).
 
 use repsim_history::{
@@ -15,8 +19,17 @@ use repsim_history::{
 
 use crate::{Findings, Input, Options, check};
 
-fn value(token: &str) -> Option<ValueId> {
-    (token != "-").then(|| ValueId::generated(token.parse().expect("a value number")))
+fn value(history: &mut History, token: &str) -> Option<ValueId> {
+    if token == "-" {
+        None
+    } else if let Some(number) = token.strip_prefix('#') {
+        let number: i64 = number.parse().expect("#<integer>");
+        history.values.intern(&serde_json::json!(number))
+    } else if token.starts_with('e') {
+        history.values.intern(&serde_json::json!(token))
+    } else {
+        Some(ValueId::generated(token.parse().expect("a value number")))
+    }
 }
 
 fn key(token: &str) -> KeyId {
@@ -42,13 +55,33 @@ pub(crate) fn history(script: &str) -> History {
                 EventType::Invoke,
                 Function::Write,
                 key(words[2]),
-                Val::One(value(words[3]).expect("a value")),
+                Val::One(value(&mut history, words[3]).expect("a value")),
             ),
-            "cas" => (
+            "cas" => {
+                let expected = value(&mut history, words[3]);
+                let new = value(&mut history, words[4]);
+                (
+                    EventType::Invoke,
+                    Function::Cas,
+                    key(words[2]),
+                    Val::Cas(expected, new),
+                )
+            }
+            "inc" => (
                 EventType::Invoke,
-                Function::Cas,
+                Function::Increment,
                 key(words[2]),
-                Val::Cas(value(words[3]), value(words[4])),
+                Val::Int(words[3].parse().expect("an amount")),
+            ),
+            "add" | "rm" => (
+                EventType::Invoke,
+                if words[1] == "add" {
+                    Function::Add
+                } else {
+                    Function::Remove
+                },
+                key(words[2]),
+                Val::One(value(&mut history, words[3]).expect("an element")),
             ),
             "r" => (EventType::Invoke, Function::Read, key(words[2]), Val::Null),
             done => {
@@ -63,8 +96,20 @@ pub(crate) fn history(script: &str) -> History {
                 let (f, key, invoked) = slot.unwrap_or((Function::Read, KeyId(0), Val::Null));
                 let value = match (f, words.get(2)) {
                     (Function::Read, Some(&"-")) | (Function::Read, None) => Val::Null,
+                    (Function::Read, Some(list)) if list.starts_with('[') => {
+                        let inner = list.trim_start_matches('[').trim_end_matches(']');
+                        let values: Vec<ValueId> = inner
+                            .split(',')
+                            .filter(|t| !t.is_empty())
+                            .filter_map(|t| value(&mut history, t))
+                            .collect();
+                        history.many(&values)
+                    }
                     (Function::Read, Some(list)) => {
-                        let values: Vec<ValueId> = list.split(',').filter_map(value).collect();
+                        let values: Vec<ValueId> = list
+                            .split(',')
+                            .filter_map(|t| value(&mut history, t))
+                            .collect();
                         if values.len() == 1 {
                             Val::One(values[0])
                         } else {
@@ -94,8 +139,8 @@ pub(crate) fn history(script: &str) -> History {
     history
 }
 
-/// The final state a script describes.
-pub(crate) fn final_state(script: &str) -> FinalState {
+/// The final state a script describes, its values interned in `history`.
+pub(crate) fn final_state(script: &str, history: &mut History) -> FinalState {
     let mut state = FinalState::default();
     for node in script.split('|').map(str::trim).filter(|s| !s.is_empty()) {
         let mut words = node.split_whitespace();
@@ -109,7 +154,11 @@ pub(crate) fn final_state(script: &str) -> FinalState {
         state.nodes.entry(node).or_default();
         for entry in words {
             let (k, values) = entry.split_once('=').expect("key=values");
-            state.set(node, key(k), values.split(',').filter_map(value).collect());
+            let values = values
+                .split(',')
+                .filter_map(|t| value(history, t))
+                .collect();
+            state.set(node, key(k), values);
         }
     }
     state
@@ -117,8 +166,8 @@ pub(crate) fn final_state(script: &str) -> FinalState {
 
 /// Checks a script's history, with an optional final-state script; keeps 100 examples.
 pub(crate) fn findings(script: &str, final_script: Option<&str>) -> Findings {
-    let history = history(script);
-    let state = final_script.map(final_state);
+    let mut history = history(script);
+    let state = final_script.map(|script| final_state(script, &mut history));
     let input = Input {
         history: &history,
         final_state: state.as_ref(),

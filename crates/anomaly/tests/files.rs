@@ -186,3 +186,71 @@ fn malformed_histories_are_refused() {
         json!({"error": "event at index 0: ok for process 0 which has no operation in flight"}),
     );
 }
+
+/// A counter `c` and a set `s`, as `repsim check` reads them from files: increments of
+/// 2 (ok), 3 (ok), 4 (info) and 5 (fail), so at least 5 and at most 9 were added; adds
+/// of e1 and e2 (ok), a remove of e1 that completed before the add of e1 began, and a
+/// failed remove of e2.
+const COUNTER_AND_SET: &str = r#"{"index":0,"process":0,"type":"invoke","f":"increment","key":"c","value":2}
+{"index":1,"process":0,"type":"ok","f":"increment","key":"c","value":2}
+{"index":2,"process":1,"type":"invoke","f":"increment","key":"c","value":3}
+{"index":3,"process":1,"type":"ok","f":"increment","key":"c","value":3}
+{"index":4,"process":1,"type":"invoke","f":"read","key":"c","value":null}
+{"index":5,"process":1,"type":"ok","f":"read","key":"c","value":0}
+{"index":6,"process":0,"type":"invoke","f":"increment","key":"c","value":4}
+{"index":7,"process":0,"type":"info","f":"increment","key":"c","value":4}
+{"index":8,"process":2,"type":"invoke","f":"increment","key":"c","value":5}
+{"index":9,"process":2,"type":"fail","f":"increment","key":"c","value":5}
+{"index":10,"process":3,"type":"invoke","f":"remove","key":"s","value":"e1"}
+{"index":11,"process":3,"type":"ok","f":"remove","key":"s","value":"e1"}
+{"index":12,"process":3,"type":"invoke","f":"add","key":"s","value":"e1"}
+{"index":13,"process":3,"type":"ok","f":"add","key":"s","value":"e1"}
+{"index":14,"process":3,"type":"invoke","f":"add","key":"s","value":"e2"}
+{"index":15,"process":3,"type":"ok","f":"add","key":"s","value":"e2"}
+{"index":16,"process":4,"type":"invoke","f":"remove","key":"s","value":"e2"}
+{"index":17,"process":4,"type":"fail","f":"remove","key":"s","value":"e2"}
+{"index":18,"process":4,"type":"invoke","f":"read","key":"s","value":null}
+{"index":19,"process":4,"type":"ok","f":"read","key":"s","value":[]}
+"#;
+
+#[test]
+fn counters_and_sets_from_files() {
+    let registers_skipped = json!({
+        "stale_read": "no read/write register keys", "read_your_writes": "no read/write",
+        "monotonic_read": "no read/write", "consistent_prefix": "no read/write",
+        "lost_write": "no read/write", "phantom_read": "no read/write",
+        "linearizability": "no read/write register keys in this history",
+    });
+    let with = |more: Value| {
+        let mut expected = more;
+        expected["skipped"] = registers_skipped.clone();
+        expected["unavailable"] = json!([6, 8, 16]);
+        expected
+    };
+    // Everything acknowledged kept on both nodes, the info increment on one only (so the
+    // totals diverge); the read of 0 is no phantom, the empty set read no stale read.
+    check(
+        COUNTER_AND_SET,
+        Some(r#"{"n0": {"c": 5, "s": ["e2", "e1"]}, "n1": {"c": 9, "s": ["e1", "e2"]}}"#),
+        with(json!({"divergence": [0]})),
+    );
+    // Acknowledged increments short on every node, e1 lost everywhere, a total that
+    // counts the failed increment too.
+    check(
+        COUNTER_AND_SET,
+        Some(r#"{"n0": {"c": 4, "s": ["e2"]}, "n1": {"c": null, "s": "e2"}}"#),
+        with(json!({"divergence": [0], "lost_increment": [0], "lost_add": [12]})),
+    );
+    check(
+        COUNTER_AND_SET,
+        Some(r#"{"n0": {"c": 14, "s": ["e1", "e2"]}}"#),
+        with(json!({"phantom_increment": [0]})),
+    );
+    // Without a final state, the counter and set kinds are skipped like lost_write.
+    let mut expected = with(json!({}));
+    expected["skipped"]["lost_increment"] = json!("no final state given");
+    expected["skipped"]["phantom_increment"] = json!("no final state given");
+    expected["skipped"]["lost_add"] = json!("no final state given");
+    expected["skipped"]["divergence"] = json!("no final state given");
+    check(COUNTER_AND_SET, None, expected);
+}

@@ -5,11 +5,14 @@
 use std::collections::BTreeMap;
 
 use crate::HistoryError;
+use crate::event::Function;
 use crate::history::History;
 use crate::ids::{KeyId, NodeId, ValueId};
 use crate::jsonl::{push_key, utf8, write_json_string};
 
-/// Node → key → values (empty: `null`; one: a value; several: siblings or a merge).
+/// Node → key → values (empty: `null`; one: a value; several: siblings or a merge). A
+/// counter key holds one value, its total as an interned JSON integer; a set key holds
+/// its elements (empty for the empty set).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FinalState {
     /// Per node, in node order.
@@ -23,8 +26,17 @@ impl FinalState {
     }
 
     /// Writes the final state as a JSON object, nodes and keys in id order, using the
-    /// history's names and values.
+    /// history's names and values. A set key's value (a key the history adds to or
+    /// removes from) is always written as its element list, `[]` and `["e3"]` included;
+    /// any other key's empty value is `null` and a single value is written bare. (Reading
+    /// gives the same values either way.)
     pub fn to_json(&self, history: &History) -> String {
+        let mut set_keys = std::collections::BTreeSet::new();
+        for event in &history.events {
+            if matches!(event.f, Function::Add | Function::Remove) {
+                set_keys.insert(event.key);
+            }
+        }
         let mut out = String::from("{");
         for (i, (node, keys)) in self.nodes.iter().enumerate() {
             if i > 0 {
@@ -40,8 +52,9 @@ impl FinalState {
                 write_json_string(&mut out, history.names.key_name(*key));
                 out.push_str(": ");
                 match values.as_slice() {
+                    [] if set_keys.contains(key) => out.push_str("[]"),
                     [] => out.push_str("null"),
-                    [one] => history.values.write_json(*one, &mut out),
+                    [one] if !set_keys.contains(key) => history.values.write_json(*one, &mut out),
                     many => {
                         out.push('[');
                         for (k, v) in many.iter().enumerate() {
@@ -272,6 +285,23 @@ mod tests {
         );
         let back = FinalState::from_json(&text, "final.json", &mut history).unwrap();
         assert_eq!(back, state);
+    }
+
+    #[test]
+    fn counters_are_numbers_and_sets_always_lists() {
+        let mut history = History::from_jsonl(crate::jsonl::tests::CRDT, "h.jsonl").unwrap();
+        let text = "{\n  \"n0\": {\"k0\": 3, \"k1\": [\"e3\"]},\n  \"n1\": {\"k0\": 9007199254740996, \"k1\": []},\n  \"n2\": {\"k0\": null, \"k1\": [\"e1\",\"e3\"]}\n}\n";
+        let state = FinalState::from_json(text, "final.json", &mut history).unwrap();
+        assert_eq!(state.to_json(&history), text);
+        let n0 = &state.nodes[&NodeId(0)];
+        assert_eq!(
+            history.values.to_json(n0[&KeyId(0)][0]),
+            serde_json::json!(3)
+        );
+        // A bare element or null reads as the same list, and is written as a list.
+        let loose = "{\"n0\": {\"k0\": 3, \"k1\": \"e3\"}, \"n1\": {\"k0\": 9007199254740996, \"k1\": null}, \"n2\": {\"k0\": null, \"k1\": [\"e1\", \"e3\"]}}";
+        let again = FinalState::from_json(loose, "final.json", &mut history).unwrap();
+        assert_eq!(again, state);
     }
 
     #[test]

@@ -1,22 +1,27 @@
 //! Jepsen's history shape (SPEC §1: `repsim export --format jepsen`, and `repsim check`
 //! reading it), as JSON lines or EDN.
 //!
-//! One operation event per map: `type` (`invoke`/`ok`/`fail`/`info`), `f`
-//! (`read`/`write`/`cas`), `value`, `process`, `time` (nanoseconds, an integer) and
-//! `index`, e.g. `{:type :invoke, :f :write, :value ["k3" "w17"], :process 0, :time
-//! 1500000, :index 0}`; in JSON lines the same with strings for the keywords. repsim adds
-//! `node` when the history knows it (Jepsen ops may carry extra fields).
+//! One operation event per map: `type` (`invoke`/`ok`/`fail`/`info`), `f` (`read`/
+//! `write`/`cas`, and for counter and set keys `increment`/`add`/`remove`: the names of
+//! repsim's own history files, exported and read back unchanged), `value`, `process`,
+//! `time` (nanoseconds, an integer) and `index`, e.g. `{:type :invoke, :f :write, :value
+//! ["k3" "w17"], :process 0, :time 1500000, :index 0}`; in JSON lines the same with
+//! strings for the keywords. repsim adds `node` when the history knows it (Jepsen ops may
+//! carry extra fields).
 //!
 //! **Keys.** A Jepsen register history is one register, but repsim histories have many
 //! keys. The export always writes Knossos' independent (multi-register) form, in which
 //! each value is a `[key value]` tuple: a read's invoke `["k3" nil]`, a read's value
 //! `["k3" "w17"]` (or `["k3" ["w3" "w9"]]` for siblings), a write `["k3" "w17"]`, a cas
-//! `["k3" [expected new]]`. It does so even for a single key, so key names survive a
-//! round trip. Reading, the form is decided per file: when every client operation's value
-//! is a `[key value]` pair whose key is a string or number (and whose value, for a cas, is
-//! itself a pair), values are tuples; otherwise the file is one register, key `k` (the
-//! name the converted outside histories in `crates/anomaly/tests/data` use). An operation
-//! with an explicit `key` field uses that key and a plain value.
+//! `["k3" [expected new]]`, an increment `["k0" 3]` (its amount), an add or remove
+//! `["k1" "e3"]` (its element), a counter read's result `["k0" 12]` and a set read's
+//! `["k1" ["e1" "e3"]]` (always a list, even of one element or none). It does so even
+//! for a single key, so key names survive a round trip. Reading, the form is decided per
+//! file: when every client operation's value is a `[key value]` pair whose key is a
+//! string or number (and whose value, for a cas, is itself a pair), values are tuples;
+//! otherwise the file is one register, key `k` (the name the converted outside histories
+//! in `crates/anomaly/tests/data` use). An operation with an explicit `key` field uses
+//! that key and a plain value.
 //!
 //! **Reading** keeps what `repsim check` needs and refuses what it cannot read, naming
 //! the file, the line (of the op map's opening brace, for EDN) and the reason:
@@ -44,7 +49,7 @@ use crate::HistoryError;
 use crate::event::{Event, EventType, Function, Val};
 use crate::history::History;
 use crate::ids::{ProcessId, ValueId};
-use crate::jsonl::write_json_string;
+use crate::jsonl::{parse_value, write_json_string};
 
 /// The shape of a history file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -395,9 +400,14 @@ fn build(ops: Vec<RawOp>, file: &str) -> Result<History, HistoryError> {
             "read" => Function::Read,
             "write" => Function::Write,
             "cas" => Function::Cas,
+            "increment" => Function::Increment,
+            "add" => Function::Add,
+            "remove" => Function::Remove,
             other => {
-                let reason =
-                    format!("unknown f {other:?}: repsim checks read / write / cas registers only");
+                let reason = format!(
+                    "unknown f {other:?}: repsim checks read / write / cas registers, counters \
+                     (increment) and sets (add / remove) only"
+                );
                 return Err(error("$.f", reason));
             }
         };
@@ -501,32 +511,6 @@ fn key_name(key: &Json) -> Result<String, String> {
         Json::String(s) => Ok(s.clone()),
         Json::Number(n) => Ok(n.to_string()),
         other => Err(format!("a key must be a string or number, not {other}")),
-    }
-}
-
-/// An event's value as SPEC §3 reads it: `null`, one value, siblings (a read's list) or
-/// `[expected, new]` (a cas).
-fn parse_value(history: &mut History, f: Function, value: &Json) -> Result<Val, String> {
-    match (f, value) {
-        (_, Json::Null) => Ok(Val::Null),
-        (Function::Cas, Json::Array(pair)) if pair.len() == 2 => Ok(Val::Cas(
-            history.values.intern(&pair[0]),
-            history.values.intern(&pair[1]),
-        )),
-        (Function::Cas, other) => Err(format!("a cas value must be [expected, new], not {other}")),
-        (Function::Read, Json::Array(items)) => {
-            let mut ids = Vec::with_capacity(items.len());
-            for (i, item) in items.iter().enumerate() {
-                match history.values.intern(item) {
-                    Some(id) => ids.push(id),
-                    None => return Err(format!("sibling {i} is null")),
-                }
-            }
-            Ok(history.many(&ids))
-        }
-        (_, other) => Ok(Val::One(
-            history.values.intern(other).expect("null is handled above"),
-        )),
     }
 }
 
@@ -1031,6 +1015,66 @@ mod tests {
     }
 
     #[test]
+    fn counter_and_set_histories_round_trip_through_both_shapes() {
+        let text = crate::jsonl::tests::CRDT;
+        let history = History::from_jsonl(text, "h.jsonl").unwrap();
+        for edn in [false, true] {
+            let exported = jepsen(&history, edn);
+            let back = History::from_any(&exported, "x", false).unwrap();
+            assert_eq!(jsonl(&back), text, "{exported}");
+            // And the export of what was read back is the same export.
+            assert_eq!(jepsen(&back, edn), exported);
+        }
+        let edn = jepsen(&history, true);
+        assert!(
+            edn.starts_with(
+                "{:type :invoke, :f :increment, :value [\"k0\" 3], :process 0, :time 0, :index 0, :node \"n0\"}\n"
+            ),
+            "{edn}"
+        );
+        for part in [
+            ":f :add, :value [\"k1\" \"e3\"]",
+            ":f :remove, :value [\"k1\" \"e3\"]",
+            ":type :ok, :f :read, :value [\"k0\" 3]",
+            ":value [\"k1\" [\"e3\"]]",
+            ":value [\"k1\" []]",
+        ] {
+            assert!(edn.contains(part), "{part}: {edn}");
+        }
+        let json = jepsen(&history, false);
+        assert!(
+            json.contains(
+                "{\"type\":\"info\",\"f\":\"increment\",\"value\":[\"k0\",9007199254740993],"
+            ),
+            "{json}"
+        );
+    }
+
+    #[test]
+    fn hand_written_jepsen_counter_and_set_ops_are_read() {
+        // One key per file without tuples: the single register key `k`.
+        let text = "{:type :invoke, :f :increment, :value 2, :process 0}\n{:type :ok, :f :increment, :value 2, :process 0}\n{:type :invoke, :f :read, :value nil, :process 1}\n{:type :ok, :f :read, :value 2, :process 1}\n";
+        let history = History::from_any(text, "c.edn", false).unwrap();
+        assert_eq!(history.events[1].value, Val::Int(2));
+        assert_eq!(history.names.key_name(history.events[0].key), SINGLE_KEY);
+        let text = "{\"type\":\"invoke\",\"f\":\"add\",\"value\":[\"s\",\"e1\"],\"process\":0}\n{\"type\":\"ok\",\"f\":\"add\",\"value\":[\"s\",\"e1\"],\"process\":0}\n{\"type\":\"invoke\",\"f\":\"remove\",\"value\":[\"s\",\"e1\"],\"process\":0}\n{\"type\":\"info\",\"f\":\"remove\",\"value\":[\"s\",\"e1\"],\"process\":0}\n";
+        let history = History::from_any(text, "s.json", false).unwrap();
+        assert_eq!(history.names.key_name(history.events[0].key), "s");
+        assert_eq!(history.events[3].f, Function::Remove);
+        let err = History::from_any(
+            "{:type :invoke, :f :increment, :value [\"c\" -1], :process 0}",
+            "c.edn",
+            false,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("$.value[1]: an increment must be a positive integer, not -1"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn knossos_files_are_vectors_of_op_maps_with_comments() {
         let text = "[{:process 0, :type :invoke, :f :write, :value 0}\n ; a comment\n {:process 0, :type :ok, :f :write, :value 0}\n {:process 1, :type :invoke, :f :read, :value 0}\n {:process 1, :type :ok, :f :read, :value 0}]\n";
         let history = History::from_any(text, "k.edn", false).unwrap();
@@ -1078,7 +1122,8 @@ mod tests {
             "h.edn: line 3: $.type: unknown type \"okay\": expected invoke, ok, fail or info"
         );
         assert!(err("{:type :invoke, :f :txn, :process 0}").contains(
-            "line 1: $.f: unknown f \"txn\": repsim checks read / write / cas registers only"
+            "line 1: $.f: unknown f \"txn\": repsim checks read / write / cas registers, \
+             counters (increment) and sets (add / remove) only"
         ));
         assert!(err("{:type :invoke, :f :read\n :process 0").contains("line 2: $: unclosed form"));
         assert!(err("{:type :invoke :f}").contains("line 1: $: a map needs an even number"));

@@ -338,7 +338,10 @@ pub(crate) fn push_key(path: &mut String, key: &str) {
     }
 }
 
-fn parse_value(
+/// An event's value as SPEC §3 reads it: `null`, one value, siblings (a read's list),
+/// `[expected, new]` (a cas) or a positive integer (an increment's amount). Shared with
+/// the Jepsen reader, which reads the same values out of its `[key value]` tuples.
+pub(crate) fn parse_value(
     history: &mut History,
     f: Function,
     value: &serde_json::Value,
@@ -401,7 +404,7 @@ struct RawEvent {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     const SPEC_EXAMPLE: &str = r#"{"index":0,"time_ms":1.5,"process":2,"type":"invoke","f":"write","key":"k3","value":"w17","node":"n0"}
@@ -430,6 +433,94 @@ mod tests {
         let mut out = Vec::new();
         history.write_jsonl(&mut out).unwrap();
         assert_eq!(String::from_utf8(out).unwrap(), text);
+    }
+
+    /// A counter key and a set key: increments carry their amount (here one beyond the
+    /// integers an f64 holds exactly), a counter read returns a number, a set read always
+    /// a list, even of one element or none.
+    pub(crate) const CRDT: &str = r#"{"index":0,"time_ms":0.0,"process":0,"type":"invoke","f":"increment","key":"k0","value":3,"node":"n0"}
+{"index":1,"time_ms":1.5,"process":0,"type":"ok","f":"increment","key":"k0","value":3,"node":"n0"}
+{"index":2,"time_ms":2.0,"process":1,"type":"invoke","f":"read","key":"k0","value":null,"node":"n1"}
+{"index":3,"time_ms":3.0,"process":1,"type":"ok","f":"read","key":"k0","value":3,"node":"n1"}
+{"index":4,"time_ms":4.0,"process":0,"type":"invoke","f":"increment","key":"k0","value":9007199254740993}
+{"index":5,"time_ms":5.0,"process":0,"type":"info","f":"increment","key":"k0","value":9007199254740993}
+{"index":6,"time_ms":6.0,"process":2,"type":"invoke","f":"add","key":"k1","value":"e3","node":"n2"}
+{"index":7,"time_ms":7.0,"process":2,"type":"ok","f":"add","key":"k1","value":"e3","node":"n2"}
+{"index":8,"time_ms":8.0,"process":2,"type":"invoke","f":"remove","key":"k1","value":"e3"}
+{"index":9,"time_ms":9.0,"process":2,"type":"fail","f":"remove","key":"k1","value":"e3"}
+{"index":10,"time_ms":10.0,"process":1,"type":"invoke","f":"read","key":"k1","value":null}
+{"index":11,"time_ms":11.0,"process":1,"type":"ok","f":"read","key":"k1","value":["e3"]}
+{"index":12,"time_ms":12.0,"process":1,"type":"invoke","f":"read","key":"k1","value":null}
+{"index":13,"time_ms":13.0,"process":1,"type":"ok","f":"read","key":"k1","value":[]}
+{"index":14,"time_ms":14.0,"process":1,"type":"invoke","f":"read","key":"k1","value":null}
+{"index":15,"time_ms":15.0,"process":1,"type":"ok","f":"read","key":"k1","value":["e1","e3"]}
+{"index":17,"time_ms":16.0,"process":3,"type":"invoke","f":"remove","key":"k1","value":"e1"}
+"#;
+
+    #[test]
+    fn counter_and_set_operations_round_trip_byte_for_byte() {
+        let history = History::from_jsonl(CRDT, "h.jsonl").unwrap();
+        let mut out = Vec::new();
+        history.write_jsonl(&mut out).unwrap();
+        let written = String::from_utf8(out).unwrap();
+        assert_eq!(written, CRDT);
+        // Writing what was read back gives the same bytes again.
+        let again = History::from_jsonl(&written, "h.jsonl").unwrap();
+        assert_eq!(again, history);
+        // In memory: amounts are integers, a counter read an interned JSON number, set
+        // reads lists, elements single values.
+        let e = &history.events;
+        assert_eq!(
+            (e[0].f, e[0].value, e[4].value),
+            (
+                Function::Increment,
+                Val::Int(3),
+                Val::Int(9_007_199_254_740_993)
+            )
+        );
+        let Val::One(count) = e[3].value else {
+            panic!("{:?}", e[3].value)
+        };
+        assert_eq!(history.values.to_json(count), serde_json::json!(3));
+        assert_eq!((e[6].f, e[8].f), (Function::Add, Function::Remove));
+        let Val::One(element) = e[6].value else {
+            panic!("{:?}", e[6].value)
+        };
+        assert_eq!(history.values.to_json(element), serde_json::json!("e3"));
+        assert_eq!(e[11].value, Val::Many { start: 0, len: 1 });
+        assert!(matches!(e[13].value, Val::Many { len: 0, .. }));
+        let ops = history.operations().unwrap();
+        assert_eq!(ops.len(), 9);
+        assert_eq!(ops[8].outcome, crate::Outcome::Pending);
+    }
+
+    #[test]
+    fn bad_counter_and_set_values_are_refused() {
+        let line = |f: &str, value: &str| {
+            format!(
+                "{{\"process\":0,\"type\":\"invoke\",\"f\":\"{f}\",\"key\":\"k\",\"value\":{value}}}\n"
+            )
+        };
+        for value in ["0", "-2", "2.5", "\"3\"", "[1]", "18446744073709551615"] {
+            assert!(
+                refusal(&line("increment", value)).starts_with(
+                    "h.jsonl: line 1: $.value: an increment must be a positive integer"
+                ),
+                "{value}: {}",
+                refusal(&line("increment", value))
+            );
+        }
+        assert_eq!(
+            refusal(&line("increment", "null")),
+            "h.jsonl: line 1: $.value: event at index 0: an increment must carry a positive integer"
+        );
+        assert_eq!(
+            refusal(&line("add", "null")),
+            "h.jsonl: line 1: $.value: event at index 0: an add must carry one element"
+        );
+        assert!(refusal(&line("decrement", "1")).contains(
+            "$.f: unknown f \"decrement\": expected read, write, cas, increment, add or remove"
+        ));
     }
 
     #[test]

@@ -330,4 +330,41 @@ mod exchange_tests {
         });
         assert!(!cluster.nodes[2].0.is_quiet());
     }
+
+    #[test]
+    fn an_exchange_merges_crdt_states_both_ways() {
+        let mut config = crate::testing::crdt_config(3, 1, 1, true);
+        config.read_repair = false;
+        config.anti_entropy = Some(SimDuration::from_millis(100));
+        let mut cluster = Cluster::new(&config, 3);
+        // w = 1: n0 and n2 each add an element to k1 that reaches nobody else.
+        cluster.on(0, |n, t| {
+            n.on_request(
+                &mut t.ctx(),
+                request(0, crate::testing::add(1, 1), Token::default()),
+            )
+        });
+        cluster.on(2, |n, t| {
+            n.on_request(
+                &mut t.ctx(),
+                request(2, crate::testing::add(1, 2), Token::default()),
+            )
+        });
+        cluster.queue.clear();
+        assert_eq!(cluster.values(0, 1), vec![ValueId::generated(1)]);
+        assert_eq!(cluster.values(2, 1), vec![ValueId::generated(2)]);
+        // One exchange between n0 and n2 leaves both with both adds (a merge, where a
+        // last-write-wins copy would have kept one); n1 gets them from its exchanges.
+        cluster.on(0, |n, t| n.on_timer(&mut t.ctx(), Timer::AntiEntropy));
+        cluster.deliver_all(|_, to, _| to != NodeId(1));
+        let both = vec![ValueId::generated(1), ValueId::generated(2)];
+        assert_eq!(cluster.values(0, 1), both);
+        assert_eq!(cluster.values(2, 1), both);
+        cluster.on(0, |n, t| n.on_timer(&mut t.ctx(), Timer::AntiEntropy));
+        cluster.on(1, |n, t| n.on_timer(&mut t.ctx(), Timer::AntiEntropy));
+        cluster.deliver_all(|_, _, _| true);
+        for node in 0..3 {
+            assert_eq!(cluster.values(node, 1), both, "n{node}");
+        }
+    }
 }

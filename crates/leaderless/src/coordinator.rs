@@ -32,6 +32,25 @@
 //! A `nondeterministic` write (SPEC §2) is computed once, by the coordinator, and the
 //! replicas store its result: nothing is re-executed, so it behaves like any other write.
 //!
+//! **CRDT updates** (`conflict: "crdt"`, see [`crate::version`]). An increment or an add
+//! is written like a register write whose copy is a delta: the CRDT state holding only
+//! the update's dot, named by the client request's invocation (so a resent request is
+//! idempotent). Every path above carries it, and replicas merge it into their copies; a
+//! coordinator answers `Reply::Done` after `w` durable copies. A remove is a read, then a
+//! write: the coordinator reads the set like a client read (`r` answers merged, with
+//! stand-ins under a sloppy quorum, and read repair afterwards), takes the adds of the
+//! element that the merged copy holds and not yet tombstoned, and writes a delta
+//! tombstoning exactly those dots. So a remove removes what the replicas it read had
+//! seen, and an add none of them had seen survives it (add wins). Tombstoning after a
+//! read, rather than letting each replica tombstone what it holds, keeps every message a
+//! state that merges the same way everywhere: a hint or a fallback holding only part of
+//! a set never needs to interpret an operation. A remove short of `r` answers fails
+//! without writing anything; one whose read found no live add of the element is done at
+//! once (counted as `remove_saw_nothing`); its write phase ends like any write (`info`
+//! short of `w` at the deadline, which is the same one as its read's). A counter read
+//! answers the merged total (`Reply::Count`, 0 when nothing was added) and a set read
+//! the merged elements.
+//!
 //! **Membership changes.** When the ring changes under an operation, the coordinator
 //! re-targets it ([`Replica::retarget_operations`]): the key's home replicas are those of
 //! the new ring; acknowledgements and answers from nodes that are no longer home
@@ -48,7 +67,8 @@
 //! it as above and reports the outcome back (Dynamo does the same). A forward that gets
 //! no answer by the deadline ends as `info`.
 
-use repsim_sim::{KeyId, NodeId, Reply, RequestId, SimTime, ValueId};
+use repsim_sim::crdt::{self, Crdt, CrdtUpdate, Dot};
+use repsim_sim::{KeyId, NodeId, Op, Reply, RequestId, SimTime, ValueId, Workload};
 
 use crate::config::{Config, PlantedBug, Versions};
 use crate::msg::{Forward, Msg, OpId, Outcome, Token};
@@ -86,7 +106,9 @@ pub(crate) struct Slot {
 pub(crate) struct WriteOp {
     pub(crate) origin: Origin,
     pub(crate) key: KeyId,
-    pub(crate) value: ValueId,
+    /// The register value written, told to the client; `None` for a CRDT update (whose
+    /// answer is `Reply::Done`).
+    pub(crate) value: Option<ValueId>,
     /// What every replica is sent.
     pub(crate) data: KeyState,
     /// Local time at which the coordinator gives up.
@@ -102,11 +124,37 @@ pub(crate) struct WriteOp {
     pub(crate) replied: bool,
 }
 
+/// Why a read runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ReadPurpose {
+    /// A client's read: the merged copy is the answer.
+    Client,
+    /// The first phase of a set remove (`conflict: "crdt"`): the merged copy says which
+    /// adds of `element` the remove tombstones.
+    Remove {
+        /// The element removed.
+        element: ValueId,
+    },
+}
+
+/// A remove whose read phase has its quorum: the adds it tombstones.
+#[derive(Debug)]
+pub(crate) struct Removal {
+    pub(crate) request: RequestId,
+    pub(crate) key: KeyId,
+    pub(crate) deadline: SimTime,
+    /// The live dots of the element in the merged copy the read phase saw.
+    pub(crate) dots: Vec<Dot>,
+}
+
 /// A read in progress.
 #[derive(Debug)]
 pub(crate) struct ReadOp {
     pub(crate) request: RequestId,
     pub(crate) key: KeyId,
+    pub(crate) purpose: ReadPurpose,
+    /// Set when a remove's read phase reached its quorum, until the write phase starts.
+    pub(crate) removal: Option<Removal>,
     pub(crate) deadline: SimTime,
     pub(crate) retry_at: SimTime,
     pub(crate) slots: Vec<Slot>,
@@ -147,13 +195,19 @@ impl Replica {
         available >= usize::from(need)
     }
 
-    /// Tells the origin of a write how it ended.
-    pub(crate) fn finish(ctx: &mut Ctx<'_>, origin: Origin, outcome: Outcome, value: ValueId) {
+    /// Tells the origin of a write how it ended (`value`: the register value written,
+    /// `None` for a CRDT update).
+    pub(crate) fn finish(
+        ctx: &mut Ctx<'_>,
+        origin: Origin,
+        outcome: Outcome,
+        value: Option<ValueId>,
+    ) {
         match origin {
             Origin::Client(request) => ctx.reply(
                 request,
                 match outcome {
-                    Outcome::Written => Reply::Written(value),
+                    Outcome::Written => value.map_or(Reply::Done, Reply::Written),
                     Outcome::Unknown => Reply::Unknown,
                     Outcome::Fail => Reply::Fail,
                 },
@@ -174,11 +228,9 @@ impl Replica {
         deadline: SimTime,
     ) {
         let now = ctx.now();
-        if !self.quorum_possible(key, self.config.w, now) {
-            ctx.count("quorum_refused");
-            return Self::finish(ctx, origin, Outcome::Fail, value);
-        }
         let me = self.id;
+        // Computing the new copy changes nothing here: [`Replica::send_write`] refuses
+        // the write when no quorum is possible.
         let data = match self.config.versions {
             Versions::Lww => KeyState::Lww(Stamp {
                 micros: now.as_micros(),
@@ -195,6 +247,71 @@ impl Replica {
                 KeyState::Siblings(siblings)
             }
         };
+        self.send_write(ctx, origin, key, Some(value), data, deadline);
+    }
+
+    /// Starts coordinating a CRDT update (`conflict: "crdt"`) of client request
+    /// `request`, named by the dot of its invocation. An increment or an add is a delta
+    /// holding its one dot, written like a register write; a remove first reads the key
+    /// (see [`Replica::start_read`]) and then writes the tombstones of the adds it saw
+    /// ([`Replica::start_removal`]).
+    pub(crate) fn start_update(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        request: RequestId,
+        op: &Op,
+        deadline: SimTime,
+    ) {
+        match *op {
+            Op::Remove { key, element } => {
+                let purpose = ReadPurpose::Remove { element };
+                self.start_read(ctx, request, key, purpose, deadline);
+            }
+            Op::Increment { key, .. } | Op::Add { key, .. } => {
+                let mut delta = None;
+                CrdtUpdate::execute(op, Dot::from(request), &mut delta)
+                    .expect("an increment or an add is an update");
+                let delta = KeyState::Crdt(delta.expect("an update makes a value"));
+                self.send_write(ctx, Origin::Client(request), key, None, delta, deadline);
+            }
+            Op::Read { .. } | Op::Write { .. } => {
+                unreachable!("{}: {op:?} is not a CRDT update", self.id)
+            }
+        }
+    }
+
+    /// The write phase of a remove: the tombstones of the adds its read phase saw go to
+    /// the home replicas like a write. A remove that saw no add of the element has nothing
+    /// to tombstone and is done at once.
+    pub(crate) fn start_removal(&mut self, ctx: &mut Ctx<'_>, removal: Removal) {
+        if removal.dots.is_empty() {
+            ctx.count("remove_saw_nothing");
+            return ctx.reply(removal.request, Reply::Done);
+        }
+        let mut delta = None;
+        CrdtUpdate::Remove { dots: removal.dots }.apply(&mut delta);
+        let delta = KeyState::Crdt(delta.expect("a remove makes a value"));
+        let origin = Origin::Client(removal.request);
+        self.send_write(ctx, origin, removal.key, None, delta, removal.deadline);
+    }
+
+    /// Sends `data`, the new copy of `key` (or a delta to merge into it), to the key's
+    /// home replicas, and answers `origin` once `w` made it durable.
+    fn send_write(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        origin: Origin,
+        key: KeyId,
+        value: Option<ValueId>,
+        data: KeyState,
+        deadline: SimTime,
+    ) {
+        let now = ctx.now();
+        if !self.quorum_possible(key, self.config.w, now) {
+            ctx.count("quorum_refused");
+            return Self::finish(ctx, origin, Outcome::Fail, value);
+        }
+        let me = self.id;
         let ring = self.ring();
         let op = self.next_op();
         let mut write = WriteOp {
@@ -328,12 +445,13 @@ impl Replica {
         ctx.send(from, Msg::Stored { op });
     }
 
-    /// Starts coordinating a read.
+    /// Starts coordinating a read: a client's, or the read phase of a remove.
     pub(crate) fn start_read(
         &mut self,
         ctx: &mut Ctx<'_>,
         request: RequestId,
         key: KeyId,
+        purpose: ReadPurpose,
         deadline: SimTime,
     ) {
         let now = ctx.now();
@@ -347,6 +465,8 @@ impl Replica {
         let mut read = ReadOp {
             request,
             key,
+            purpose,
+            removal: None,
             deadline,
             retry_at: now + self.config.replica_timeout(),
             slots: ring
@@ -385,11 +505,16 @@ impl Replica {
                 );
             }
         }
-        if answer_read(ctx, &self.config, &mut read) {
+        let over = answer_read(ctx, &self.config, &mut read);
+        let removal = read.removal.take();
+        if over {
             self.repair(ctx, &read);
         } else {
             self.reads.insert(op, read);
             self.arm_tick(ctx);
+        }
+        if let Some(removal) = removal {
+            self.start_removal(ctx, removal);
         }
     }
 
@@ -459,9 +584,14 @@ impl Replica {
             return;
         };
         record_answer(&self.config, read, from, data);
-        if answer_read(ctx, &self.config, read) {
+        let over = answer_read(ctx, &self.config, read);
+        let removal = read.removal.take();
+        if over {
             let read = self.reads.remove(&op).expect("found above");
             self.repair(ctx, &read);
+        }
+        if let Some(removal) = removal {
+            self.start_removal(ctx, removal);
         }
     }
 
@@ -510,7 +640,8 @@ impl Replica {
         let Some(forward) = self.forwards.remove(&op) else {
             return;
         };
-        Self::finish(ctx, Origin::Client(forward.request), outcome, forward.value);
+        let origin = Origin::Client(forward.request);
+        Self::finish(ctx, origin, outcome, Some(forward.value));
     }
 
     /// Coordinator housekeeping: per-replica timeouts and deadlines.
@@ -624,6 +755,9 @@ impl Replica {
         if over {
             self.repair(ctx, read);
         }
+        if let Some(removal) = read.removal.take() {
+            self.start_removal(ctx, removal);
+        }
         over
     }
 }
@@ -696,10 +830,15 @@ impl Replica {
                     record_answer(&self.config, &mut read, me, data);
                 }
             }
-            if answer_read(ctx, &self.config, &mut read) {
+            let over = answer_read(ctx, &self.config, &mut read);
+            let removal = read.removal.take();
+            if over {
                 self.repair(ctx, &read);
             } else {
                 self.reads.insert(op, read);
+            }
+            if let Some(removal) = removal {
+                self.start_removal(ctx, removal);
             }
         }
         if !(self.writes.is_empty() && self.reads.is_empty()) {
@@ -721,10 +860,15 @@ impl Replica {
             let mut read = self.reads.remove(&op).expect("listed above");
             let data = self.data[key.index()].clone();
             record_answer(&self.config, &mut read, me, data);
-            if answer_read(ctx, &self.config, &mut read) {
+            let over = answer_read(ctx, &self.config, &mut read);
+            let removal = read.removal.take();
+            if over {
                 self.repair(ctx, &read);
             } else {
                 self.reads.insert(op, read);
+            }
+            if let Some(removal) = removal {
+                self.start_removal(ctx, removal);
             }
         }
     }
@@ -808,30 +952,55 @@ fn answer_read(ctx: &mut Ctx<'_>, config: &Config, read: &mut ReadOp) -> bool {
             config.r
         );
         read.replied = true;
-        let values = read
-            .merged
-            .as_ref()
-            .map(KeyState::values)
-            .unwrap_or_default();
-        if values.len() > 1 {
-            ctx.count("read_siblings");
-        }
-        match config.versions {
-            Versions::VersionVectors => {
-                let context = match &read.merged {
-                    Some(KeyState::Siblings(s)) => s.history(),
-                    _ => VersionVector::new(),
-                };
-                ctx.reply_with_token(
-                    read.request,
-                    Reply::Read(values),
-                    Token::for_key(read.key, context),
-                );
-            }
-            Versions::Lww => ctx.reply(read.request, Reply::Read(values)),
+        if let ReadPurpose::Remove { element } = read.purpose {
+            // The remove tombstones the adds of the element that the merged copy of its
+            // read quorum holds; the caller starts its write phase.
+            let dots = match &read.merged {
+                Some(KeyState::Crdt(Crdt::Set(set))) => set.observed(element),
+                _ => Vec::new(),
+            };
+            read.removal = Some(Removal {
+                request: read.request,
+                key: read.key,
+                deadline: read.deadline,
+                dots,
+            });
+        } else if config.crdt {
+            let value = read.merged.as_ref().and_then(KeyState::crdt);
+            let counter = config.workload == Workload::Counter;
+            ctx.reply(read.request, crdt::read_reply(value, counter));
+        } else {
+            answer_register_read(ctx, config, read);
         }
     }
     read.replied && (!config.read_repair || read.slots.iter().all(|s| s.done))
+}
+
+/// Answers a client's register read with the merged copy (and, under version vectors,
+/// the context of what it read).
+fn answer_register_read(ctx: &mut Ctx<'_>, config: &Config, read: &ReadOp) {
+    let values = read
+        .merged
+        .as_ref()
+        .map(KeyState::values)
+        .unwrap_or_default();
+    if values.len() > 1 {
+        ctx.count("read_siblings");
+    }
+    match config.versions {
+        Versions::VersionVectors => {
+            let context = match &read.merged {
+                Some(KeyState::Siblings(s)) => s.history(),
+                _ => VersionVector::new(),
+            };
+            ctx.reply_with_token(
+                read.request,
+                Reply::Read(values),
+                Token::for_key(read.key, context),
+            );
+        }
+        Versions::Lww => ctx.reply(read.request, Reply::Read(values)),
+    }
 }
 
 #[cfg(test)]
@@ -1113,5 +1282,230 @@ mod tests {
         for node in 0..3 {
             assert_eq!(cluster.values(node, 1), vec![w(3)]);
         }
+    }
+}
+
+#[cfg(test)]
+mod crdt_tests {
+    use repsim_sim::{Node, SimTime};
+
+    use super::*;
+    use crate::msg::{Record, Timer};
+    use crate::testing::{
+        Cluster, add, booted, counted, crdt_config, increment, persisted, read, remove, replies,
+        request, sends,
+    };
+
+    fn e(n: u32) -> ValueId {
+        ValueId::generated(n)
+    }
+
+    fn stores_to(to: NodeId) -> impl Fn(NodeId, NodeId, &Msg) -> bool {
+        move |_, target, msg| !(target == to && matches!(msg, Msg::Store { .. }))
+    }
+
+    #[test]
+    fn crdt_increments_through_different_coordinators_merge_on_every_replica() {
+        let mut cluster = Cluster::new(&crdt_config(3, 2, 2, false), 3);
+        cluster.on(0, |n, t| {
+            n.on_request(&mut t.ctx(), request(0, increment(1, 2), Token::default()))
+        });
+        cluster.on(1, |n, t| {
+            n.on_request(&mut t.ctx(), request(2, increment(1, 3), Token::default()))
+        });
+        // Each update travels as a one-dot delta, not as the coordinator's whole copy.
+        for (_, _, msg) in &cluster.queue {
+            match msg {
+                Msg::Store { data, .. } => assert_eq!(data.len(), 1, "{data:?}"),
+                other => panic!("{other:?}"),
+            }
+        }
+        // n2 receives n1's delta twice (a duplicated message).
+        let duplicate = cluster
+            .queue
+            .iter()
+            .find(|(from, to, _)| *from == NodeId(1) && *to == NodeId(2))
+            .cloned()
+            .unwrap();
+        cluster.queue.push(duplicate);
+        cluster.deliver_all(|_, _, _| true);
+        assert_eq!(replies(&cluster.effects[0]), vec![Reply::Done]);
+        assert_eq!(replies(&cluster.effects[1]), vec![Reply::Done]);
+        for node in 0..3 {
+            assert_eq!(cluster.total(node, 1), 5, "n{node}");
+        }
+        // The duplicate changed nothing, so it was not persisted again.
+        let keys = persisted(&cluster.effects[2])
+            .iter()
+            .filter(|r| matches!(r, Record::Key { .. }))
+            .count();
+        assert_eq!(keys, 2);
+        // Counters are not register values: the final state lists them as totals only.
+        assert!(cluster.nodes[0].0.final_state().is_empty());
+        assert!(cluster.nodes.iter().all(|(n, _)| n.is_quiet()));
+    }
+
+    #[test]
+    fn crdt_a_read_merges_the_answers_and_repairs_the_replicas_that_missed_updates() {
+        let mut cluster = Cluster::new(&crdt_config(3, 2, 2, false), 3);
+        cluster.on(0, |n, t| {
+            n.on_request(&mut t.ctx(), request(0, increment(4, 1), Token::default()))
+        });
+        cluster.deliver_all(stores_to(NodeId(2)));
+        cluster.on(1, |n, t| {
+            n.on_request(&mut t.ctx(), request(2, increment(4, 10), Token::default()))
+        });
+        cluster.deliver_all(stores_to(NodeId(0)));
+        let totals: Vec<i64> = (0..3).map(|n| cluster.total(n, 4)).collect();
+        assert_eq!(totals, vec![1, 11, 10]);
+        // n2 reads: whichever two answers come first, their merge holds both increments
+        // (a last-write-wins read would return one copy and drop the other's update).
+        cluster.on(2, |n, t| {
+            n.on_request(&mut t.ctx(), request(4, read(4), Token::default()))
+        });
+        cluster.deliver_all(|_, _, _| true);
+        let effects = std::mem::take(&mut cluster.effects[2]);
+        assert_eq!(replies(&effects), vec![Reply::Count(11)]);
+        // Repaired: n0 and n2 itself, which answered with less than the merge; not n1.
+        assert_eq!(counted(&effects, "read_repair"), 2);
+        for node in 0..3 {
+            assert_eq!(cluster.total(node, 4), 11, "n{node}");
+        }
+        // A counter never incremented reads 0.
+        cluster.on(2, |n, t| {
+            n.on_request(&mut t.ctx(), request(6, read(5), Token::default()))
+        });
+        cluster.deliver_all(|_, _, _| true);
+        assert_eq!(replies(&cluster.effects[2]), vec![Reply::Count(0)]);
+    }
+
+    #[test]
+    fn crdt_a_set_read_lists_the_elements_of_every_answer() {
+        let mut cluster = Cluster::new(&crdt_config(3, 2, 2, true), 3);
+        cluster.on(0, |n, t| {
+            n.on_request(&mut t.ctx(), request(0, add(2, 1), Token::default()))
+        });
+        cluster.deliver_all(stores_to(NodeId(1)));
+        cluster.on(1, |n, t| {
+            n.on_request(&mut t.ctx(), request(2, add(2, 3), Token::default()))
+        });
+        cluster.deliver_all(stores_to(NodeId(0)));
+        assert_eq!(cluster.values(0, 2), vec![e(1)]);
+        assert_eq!(cluster.values(1, 2), vec![e(3)]);
+        cluster.on(0, |n, t| {
+            n.on_request(&mut t.ctx(), request(4, read(2), Token::default()))
+        });
+        cluster.deliver_all(|_, _, _| true);
+        assert_eq!(
+            replies(&cluster.effects[0]),
+            vec![Reply::Done, Reply::Read(vec![e(1), e(3)])]
+        );
+        for node in 0..3 {
+            assert_eq!(cluster.values(node, 2), vec![e(1), e(3)], "n{node}");
+        }
+    }
+
+    #[test]
+    fn crdt_a_remove_tombstones_the_adds_its_read_saw_and_a_concurrent_add_wins() {
+        let mut cluster = Cluster::new(&crdt_config(3, 2, 2, true), 3);
+        cluster.on(0, |n, t| {
+            n.on_request(&mut t.ctx(), request(0, add(2, 1), Token::default()))
+        });
+        cluster.deliver_all(|_, _, _| true);
+        // n1 adds e1 again; its deltas are held back for now.
+        cluster.on(1, |n, t| {
+            n.on_request(&mut t.ctx(), request(2, add(2, 1), Token::default()))
+        });
+        let held = std::mem::take(&mut cluster.queue);
+        // n0 removes e1: its read phase hears from itself and n2 (n1 is slow to answer),
+        // neither of which has seen n1's add.
+        cluster.on(0, |n, t| {
+            n.on_request(&mut t.ctx(), request(4, remove(2, 1), Token::default()))
+        });
+        let tombstones = std::cell::Cell::new(0);
+        cluster.deliver_all(|_, to, msg| {
+            if let Msg::Store { data, .. } = msg {
+                assert_eq!(data.len(), 1, "one tombstone: {data:?}");
+                tombstones.set(tombstones.get() + 1);
+            }
+            !(to == NodeId(1) && matches!(msg, Msg::Fetch { .. }))
+        });
+        assert_eq!(replies(&cluster.effects[0]), vec![Reply::Done, Reply::Done]);
+        assert_eq!(tombstones.get(), 2, "a delta to n1 and n2");
+        assert!(cluster.values(2, 2).is_empty(), "removed where it was seen");
+        // n1's add arrives: the remove never saw it, so it survives everywhere.
+        cluster.queue = held;
+        cluster.deliver_all(|_, _, _| true);
+        assert_eq!(replies(&cluster.effects[1]), vec![Reply::Done]);
+        for node in 0..3 {
+            assert_eq!(cluster.values(node, 2), vec![e(1)], "n{node}: add wins");
+        }
+        // A remove that saw both adds removes the element.
+        cluster.on(2, |n, t| {
+            n.on_request(&mut t.ctx(), request(6, remove(2, 1), Token::default()))
+        });
+        cluster.deliver_all(|_, _, _| true);
+        for node in 0..3 {
+            assert!(cluster.values(node, 2).is_empty(), "n{node}");
+        }
+    }
+
+    #[test]
+    fn crdt_a_remove_that_saw_no_add_is_done_without_writing() {
+        let mut cluster = Cluster::new(&crdt_config(3, 2, 2, true), 3);
+        cluster.on(0, |n, t| {
+            n.on_request(&mut t.ctx(), request(0, remove(3, 1), Token::default()))
+        });
+        cluster.deliver_all(|_, _, msg| {
+            assert!(!matches!(msg, Msg::Store { .. }), "{msg:?}");
+            true
+        });
+        assert_eq!(replies(&cluster.effects[0]), vec![Reply::Done]);
+        assert_eq!(counted(&cluster.effects[0], "remove_saw_nothing"), 1);
+    }
+
+    #[test]
+    fn crdt_updates_short_of_w_end_unknown_and_a_remove_short_of_r_fails_unwritten() {
+        let (mut node, mut test) = booted(&crdt_config(3, 2, 2, true), 0, 3);
+        node.on_request(&mut test.ctx(), request(0, add(1, 1), Token::default()));
+        node.on_request(&mut test.ctx(), request(2, remove(1, 1), Token::default()));
+        let sent = sends(&test.take_effects());
+        // The add's delta to both peers; the remove only reads.
+        let stores = sent
+            .iter()
+            .filter(|(_, m)| matches!(m, Msg::Store { .. }))
+            .count();
+        let fetches = sent
+            .iter()
+            .filter(|(_, m)| matches!(m, Msg::Fetch { .. }))
+            .count();
+        assert_eq!((stores, fetches), (2, 2));
+        for ms in [30, 60, 90] {
+            test.now = SimTime::from_micros(ms * 1000);
+            node.on_timer(&mut test.ctx(), Timer::Tick);
+        }
+        let effects = test.take_effects();
+        assert_eq!(replies(&effects), vec![Reply::Unknown, Reply::Fail]);
+        assert!(sends(&effects).is_empty(), "a failed remove writes nothing");
+        assert!(node.is_quiet());
+    }
+
+    #[test]
+    fn crdt_and_register_configurations_refuse_each_others_operations() {
+        let (mut node, mut test) = booted(&crdt_config(3, 1, 1, false), 0, 3);
+        node.on_request(
+            &mut test.ctx(),
+            request(0, crate::testing::write(1, 1), Token::default()),
+        );
+        let effects = test.take_effects();
+        assert_eq!(replies(&effects), vec![Reply::Fail]);
+        assert!(sends(&effects).is_empty());
+        // And a register configuration refuses CRDT updates.
+        let (mut node, mut test) = booted(&crate::testing::config(3, 1, 1), 0, 3);
+        node.on_request(
+            &mut test.ctx(),
+            request(0, increment(1, 1), Token::default()),
+        );
+        assert_eq!(replies(&test.take_effects()), vec![Reply::Fail]);
     }
 }

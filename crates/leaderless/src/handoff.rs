@@ -198,6 +198,56 @@ mod tests {
     }
 
     #[test]
+    fn crdt_deltas_for_a_down_replica_merge_into_one_hint_that_goes_home_whole() {
+        let mut config = crate::testing::crdt_config(3, 2, 2, false);
+        config.sloppy_quorum = true;
+        config.hinted_handoff = true;
+        let ring = Ring::new(5, 3, config.keys);
+        let key = (0..8)
+            .find(|&k| ring.home(repsim_sim::KeyId(k))[0] == repsim_sim::NodeId(0))
+            .expect("n0 leads some key");
+        let home = ring.home(repsim_sim::KeyId(key)).to_vec();
+        let down = home[1];
+        let holder = ring.fallbacks(repsim_sim::KeyId(key))[0];
+        let mut cluster = Cluster::new(&config, 5);
+        // Two coordinators increment while the same home replica is down.
+        for (i, (coordinator, amount)) in [(home[0], 2), (home[2], 3)].into_iter().enumerate() {
+            cluster.nodes[usize::from(coordinator.0)]
+                .0
+                .suspect(down, SimTime::ZERO);
+            let op = crate::testing::increment(key, amount);
+            cluster.on(coordinator.0, |n, t| {
+                n.on_request(&mut t.ctx(), request(2 * i as u32, op, Token::default()))
+            });
+            cluster.deliver_all(|_, to, _| to != down);
+        }
+        let holder_node = &cluster.nodes[usize::from(holder.0)].0;
+        assert_eq!(
+            holder_node.hints.len(),
+            1,
+            "both deltas merged into one hint"
+        );
+        assert_eq!(
+            holder_node.hints[&(down, repsim_sim::KeyId(key))].total(),
+            Some(5)
+        );
+        assert_eq!(
+            counted(&cluster.effects[usize::from(holder.0)], "hinted_write"),
+            2
+        );
+        assert_eq!(cluster.total(down.0, key), 0);
+        // The replica is back: the hint, a merged state, goes home and is dropped.
+        cluster.set_now(SimTime::from_micros(30_000));
+        cluster.on(holder.0, |n, t| n.on_timer(&mut t.ctx(), Timer::Handoff));
+        cluster.deliver_all(|_, _, _| true);
+        for &node in &home {
+            assert_eq!(cluster.total(node.0, key), 5, "{node}");
+        }
+        assert!(cluster.nodes[usize::from(holder.0)].0.hints.is_empty());
+        assert!(cluster.nodes.iter().all(|(n, _)| n.is_quiet()));
+    }
+
+    #[test]
     fn with_a_strict_quorum_the_coordinator_keeps_hints_for_replicas_that_missed_a_write() {
         let mut config = config(3, 2, 2);
         config.hinted_handoff = true;

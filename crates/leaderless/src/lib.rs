@@ -38,6 +38,34 @@
 //! - Without read repair or anti-entropy, a replica that missed writes stays behind for
 //!   good: `divergence`.
 //!
+//! **CRDT values (`conflict: "crdt"`).** With the counter or set workload, a key holds a
+//! state-based CRDT instead of a versioned register ([`version`]): a counter (each
+//! increment's amount under its own dot) or an add-wins observed-remove set. A dot names
+//! one client update (its invocation), so a resent update adds nothing twice. The
+//! coordinator writes an increment or an add as a *delta*, the state holding its one dot,
+//! exactly like a register write (`w` durable copies: `ok`; fewer by the deadline: `info`;
+//! no possible quorum: `fail`). A remove runs in two phases: it reads the set like a
+//! client read (`r` answers, merged), then writes tombstones for the adds of the element
+//! in that merged copy; a remove that cannot read `r` copies fails without writing, and
+//! one whose read saw no add of the element is done at once. Reads merge the `r` copies
+//! and answer a counter's total or a set's elements; read repair, anti-entropy, hints,
+//! the membership hand-over and recovery move and merge CRDT states like any other copy.
+//!
+//! **Guarantees claimed with CRDTs**, under any faults, quorum settings and clocks (no
+//! timestamp decides anything): no acknowledged update is ever lost to a conflict, since
+//! merging keeps every dot (`lost_increment` and `lost_add` stay at 0). Once every home replica has every update (anti-entropy, read
+//! repair, hinted handoff), the replicas of a key hold the same value: a counter's total
+//! counts every `ok` increment and no `fail`ed one, and a set holds an element exactly
+//! when some add of it was not tombstoned. A remove removes the adds that the replicas
+//! its read reached had seen: with `w + r > n` and a strict quorum, every add
+//! acknowledged before the remove began; an add none of them had seen (a concurrent one)
+//! survives it: *add wins*, and an element removed on one side of a partition comes back
+//! if the other side added it meanwhile. With a strict quorum a counter read counts every
+//! increment acknowledged before it began; partial or sloppy quorums can read fewer
+//! (stale counter and set reads). One loss remains, as for registers: under a sloppy
+//! quorum without hinted handoff, an update whose only copies are hints never reaches a
+//! home replica (`lost_increment`, `lost_add`).
+//!
 //! **Membership.** The ring follows the cluster's members: a node added by `add_node`
 //! takes its place on the ring and becomes a home replica of the keys it now owns, and a
 //! node removed by `remove_node` leaves its keys to the next nodes on the ring; the keys'
@@ -46,9 +74,9 @@
 //! is handed over (see [`membership`] for the exact guarantees).
 //!
 //! Modules: [`config`] (settings and derived timeouts), [`ring`] (placement), [`version`]
-//! (stamps, version vectors, merging), [`msg`] (messages, durable records, timers, client
+//! (stamps, version vectors, CRDT states, merging), [`msg`] (messages, durable records, timers, client
 //! token), [`replica`] (node state, storage, dispatch), [`coordinator`] (quorum reads and
-//! writes, sloppy quorums, read repair), [`handoff`] (hints), [`anti_entropy`],
+//! writes, CRDT updates, sloppy quorums, read repair), [`handoff`] (hints), [`anti_entropy`],
 //! [`membership`] (ring changes and hand-over).
 #![warn(missing_docs)]
 

@@ -50,7 +50,8 @@ pub enum Msg {
         op: OpId,
         /// The key.
         key: KeyId,
-        /// The new version (`lww`) or the coordinating replica's whole sibling set.
+        /// The new version (`lww`), the coordinating replica's whole sibling set, or a
+        /// CRDT delta holding the update's one dot (or a remove's tombstones).
         data: KeyState,
         /// The home replica this copy stands in for, if the receiver is a fallback.
         hint: Option<NodeId>,

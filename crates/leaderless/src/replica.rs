@@ -12,6 +12,11 @@
 //! checkpoint outnumber twice the live copies, the node checkpoints its whole state, so
 //! storage stays proportional to the data.
 //!
+//! **Final state.** A node lists every home key of the ring it last saw: a register's
+//! values, or a set's elements (`conflict: "crdt"`); under the counter workload it lists
+//! no register values and reports each home key's total instead
+//! ([`Node::final_counters`], 0 for a counter never incremented).
+//!
 //! **Membership.** Every handler first compares the ring with the simulator's list of
 //! members ([`Replica::refresh`]); on a change the node moves to the new ring and starts
 //! the hand-over of the keys that moved (see [`crate::membership`]).
@@ -25,11 +30,13 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
-use repsim_sim::{Context, KeyId, Node, NodeId, Op, Request, SimTime, Start, ValueId};
+use repsim_sim::{
+    Context, KeyId, Node, NodeId, Op, Reply, Request, SimTime, Start, ValueId, Workload,
+};
 
 use crate::anti_entropy::AePeer;
 use crate::config::{Config, Versions};
-use crate::coordinator::{ForwardOp, Origin, ReadOp, WriteOp};
+use crate::coordinator::{ForwardOp, Origin, ReadOp, ReadPurpose, WriteOp};
 use crate::msg::{Forward, Msg, OpId, Outcome, Record, Timer, Token};
 use crate::ring::Ring;
 use crate::version::KeyState;
@@ -385,11 +392,19 @@ impl Replica {
     fn on_client_request(&mut self, ctx: &mut Ctx<'_>, request: Request<Token>) {
         let ring = self.ring();
         let deadline = ctx.now() + self.config.deadline();
+        // Scenario validation pairs `conflict: "crdt"` with the counter and set workloads
+        // and nothing else with them; a mismatched operation is refused, untouched.
+        if request.op.is_crdt_update() != self.config.crdt && !matches!(request.op, Op::Read { .. })
+        {
+            return ctx.reply(request.id, Reply::Fail);
+        }
         match request.op {
             Op::Increment { .. } | Op::Add { .. } | Op::Remove { .. } => {
-                ctx.reply(request.id, repsim_sim::Reply::Fail);
+                self.start_update(ctx, request.id, &request.op, deadline);
             }
-            Op::Read { key } => self.start_read(ctx, request.id, key, deadline),
+            Op::Read { key } => {
+                self.start_read(ctx, request.id, key, ReadPurpose::Client, deadline);
+            }
             Op::Write { key, value, .. } => match self.config.versions {
                 Versions::Lww => {
                     self.start_write(ctx, Origin::Client(request.id), key, value, None, deadline)
@@ -435,7 +450,7 @@ impl Replica {
         let origin = Origin::Forwarded { from, op };
         if !is_home || self.config.versions != Versions::VersionVectors {
             // Only a home replica can version the write; a confused peer gets a refusal.
-            return Self::finish(ctx, origin, Outcome::Fail, value);
+            return Self::finish(ctx, origin, Outcome::Fail, Some(value));
         }
         let deadline = ctx.now() + budget;
         self.start_write(ctx, origin, key, value, Some(context), deadline);
@@ -520,8 +535,12 @@ impl Node for Replica {
     }
 
     /// Every home key of the ring this node last saw, with its values (siblings
-    /// ascending); hints, and copies still being handed over, are not listed.
+    /// ascending, a set's elements in id order); hints, and copies still being handed
+    /// over, are not listed. Counters are listed by [`Node::final_counters`] instead.
     fn final_state(&self) -> Vec<(KeyId, Vec<ValueId>)> {
+        if self.config.workload == Workload::Counter {
+            return Vec::new();
+        }
         self.home_keys
             .iter()
             .map(|&key| {
@@ -530,6 +549,21 @@ impl Node for Replica {
                     .map(KeyState::values)
                     .unwrap_or_default();
                 (key, values)
+            })
+            .collect()
+    }
+
+    /// Under the counter workload, every home key of the ring this node last saw with
+    /// its counter's total (0 when it was never incremented here).
+    fn final_counters(&self) -> Vec<(KeyId, i64)> {
+        if self.config.workload != Workload::Counter {
+            return Vec::new();
+        }
+        self.home_keys
+            .iter()
+            .map(|&key| {
+                let total = self.data[key.index()].as_ref().and_then(KeyState::total);
+                (key, total.unwrap_or(0))
             })
             .collect()
     }
@@ -647,5 +681,98 @@ mod tests {
         let targets = crate::testing::sends(&test.take_effects()).len();
         let expected = 3 - usize::from(ring.is_home(KeyId(0), NodeId(3)));
         assert_eq!(targets, expected);
+    }
+
+    #[test]
+    fn crdt_a_restarted_node_rebuilds_its_counters_and_sets_from_its_records() {
+        use crate::testing::{add, crdt_config, increment, remove};
+        for set in [false, true] {
+            let mut config = crdt_config(3, 1, 1, set);
+            config.keys = 4;
+            let (mut node, mut test) = booted(&config, 0, 3);
+            let mut storage = vec![Record::Meta {
+                members: vec![NodeId(0), NodeId(1), NodeId(2)],
+                boots: 1,
+                epoch: 0,
+            }];
+            // With w = r = 1 and every node a home replica, each update (a remove's read
+            // phase included) completes on n0 alone.
+            for i in 0..200u32 {
+                let op = match (set, i % 3) {
+                    (false, _) => increment(i % 4, i % 5 + 1),
+                    (true, 2) => remove(i % 4, i % 5 + 1),
+                    (true, _) => add(i % 4, i % 5 + 1),
+                };
+                node.on_request(&mut test.ctx(), request(2 * i, op, Token::default()));
+                for effect in test.take_effects() {
+                    match effect {
+                        repsim_sim::Effect::Persist(r) => storage.push(r),
+                        repsim_sim::Effect::Checkpoint(all) => storage = all,
+                        repsim_sim::Effect::Reply { reply, .. } => {
+                            assert_eq!(reply, repsim_sim::Reply::Done);
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            assert!(storage.len() < 100, "checkpoints: {}", storage.len());
+            let again = Replica::recover(Arc::new(config.clone()), NodeId(0), &storage);
+            assert_eq!(again.data, node.data, "set {set}");
+            assert_eq!(again.final_state(), node.final_state());
+            assert_eq!(again.final_counters(), node.final_counters());
+            if set {
+                assert!(node.final_counters().is_empty());
+                assert_eq!(node.final_state().len(), 4);
+                assert!(node.final_state().iter().any(|(_, e)| !e.is_empty()));
+            } else {
+                let totals: i64 = node.final_counters().iter().map(|(_, t)| t).sum();
+                let expected: i64 = (0..200).map(|i| i64::from(i % 5 + 1)).sum();
+                assert_eq!(totals, expected);
+                assert!(node.final_state().is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn crdt_a_joiner_gets_the_merged_states_of_the_keys_it_now_owns() {
+        use crate::testing::{Cluster, crdt_config, increment};
+        let config = crdt_config(3, 2, 2, false);
+        let mut cluster = Cluster::new(&config, 3);
+        for k in 0..8u32 {
+            cluster.on((k % 3) as u16, |n, t| {
+                n.on_request(
+                    &mut t.ctx(),
+                    request(2 * k, increment(k, k + 1), Token::default()),
+                )
+            });
+        }
+        // n2 misses every update it does not coordinate.
+        cluster.deliver_all(|_, to, msg| !(to == NodeId(2) && matches!(msg, Msg::Store { .. })));
+        // n3 joins: every node sees four members.
+        let joiner = Replica::recover(Arc::new(config.clone()), NodeId(3), &[]);
+        cluster
+            .nodes
+            .push((joiner, repsim_sim::testing::TestContext::new(NodeId(3), 4)));
+        cluster.effects.push(Vec::new());
+        for (_, test) in &mut cluster.nodes {
+            test.members = (0..4).map(NodeId).collect();
+        }
+        cluster.on(3, |n, t| n.on_start(&mut t.ctx(), Start::Join));
+        cluster.deliver_all(|_, _, _| true);
+        let ring = Ring::new(4, 3, config.keys);
+        let owned = ring.home_keys(NodeId(3));
+        assert!(!owned.is_empty());
+        let listed: Vec<KeyId> = cluster.nodes[3]
+            .0
+            .final_counters()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(listed, owned);
+        for key in owned {
+            // The merge of every peer's copy: n2's partial one and the others' full ones.
+            assert_eq!(cluster.total(3, key.0), i64::from(key.0 + 1), "{key:?}");
+        }
+        assert!(cluster.nodes[3].0.is_quiet());
     }
 }

@@ -34,6 +34,19 @@ pub(crate) fn config(n: u16, w: u16, r: u16) -> Config {
     }
 }
 
+/// [`config`] with `conflict: "crdt"` and the counter (`set: false`) or set workload.
+pub(crate) fn crdt_config(n: u16, w: u16, r: u16, set: bool) -> Config {
+    Config {
+        crdt: true,
+        workload: if set {
+            repsim_sim::Workload::Set { elements: 4 }
+        } else {
+            repsim_sim::Workload::Counter
+        },
+        ..config(n, w, r)
+    }
+}
+
 /// Node `id` of a cluster of `size`, booted; its boot effects are discarded.
 pub(crate) fn booted(config: &Config, id: u16, size: u16) -> (Replica, TestContext<Replica>) {
     let mut node = Replica::recover(Arc::new(config.clone()), NodeId(id), &[]);
@@ -61,6 +74,30 @@ pub(crate) fn write(key: u32, value: u32) -> Op {
         key: KeyId(key),
         value: ValueId::generated(value),
         nondeterministic: false,
+    }
+}
+
+/// An increment of `k<key>` by `amount`.
+pub(crate) fn increment(key: u32, amount: u32) -> Op {
+    Op::Increment {
+        key: KeyId(key),
+        amount,
+    }
+}
+
+/// An add of element `w<element>` to the set `k<key>`.
+pub(crate) fn add(key: u32, element: u32) -> Op {
+    Op::Add {
+        key: KeyId(key),
+        element: ValueId::generated(element),
+    }
+}
+
+/// A remove of element `w<element>` from the set `k<key>`.
+pub(crate) fn remove(key: u32, element: u32) -> Op {
+    Op::Remove {
+        key: KeyId(key),
+        element: ValueId::generated(element),
     }
 }
 
@@ -165,6 +202,16 @@ impl Cluster {
         for (_, test) in &mut self.nodes {
             test.now = now;
         }
+    }
+
+    /// Node `id`'s counter total for `key` (counter workload).
+    pub(crate) fn total(&self, id: u16, key: u32) -> i64 {
+        self.nodes[usize::from(id)]
+            .0
+            .final_counters()
+            .into_iter()
+            .find(|(k, _)| *k == KeyId(key))
+            .map_or(0, |(_, total)| total)
     }
 
     /// Node `id`'s values for `key`.

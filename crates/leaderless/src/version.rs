@@ -21,9 +21,21 @@
 //! it exactly. Merging is [`Siblings::sync`]: the union, minus the versions some other
 //! version covers. It is commutative, associative and idempotent, so replicas converge
 //! whatever order copies arrive in, and duplicates are harmless.
+//!
+//! **`conflict: "crdt"`.** A key holds a [`Crdt`] (`repsim_sim::crdt`): a counter or an
+//! add-wins set, built from *dots* that name client updates (the history position of the
+//! update's invocation). A copy is a state, not a log: an update travels as a *delta*, the
+//! state holding only its own dot (an increment's amount, an add's element, a remove's
+//! tombstones), and a replica merges it in like any other copy. Merging is a union of
+//! dots and tombstones, so it is commutative, associative and idempotent, exactly like
+//! the two versionings above, and every path that moves copies (writes, read merging,
+//! read repair, anti-entropy, hints, the membership hand-over, recovery) carries CRDT
+//! states unchanged. Nothing is ever superseded: no update is lost to a conflict, and
+//! replicas that have seen the same dots hold the same value whatever the order.
 
 use std::fmt::Write as _;
 
+use repsim_sim::crdt::Crdt;
 use repsim_sim::rng::fnv1a64;
 use repsim_sim::{NodeId, ValueId};
 
@@ -228,6 +240,9 @@ pub enum KeyState {
     Lww(Stamp),
     /// Version vectors.
     Siblings(Siblings),
+    /// `conflict: "crdt"`: a counter or an add-wins set (never empty: an update adds a
+    /// dot or a tombstone).
+    Crdt(Crdt),
 }
 
 impl KeyState {
@@ -255,29 +270,63 @@ impl KeyState {
                     true
                 }
             }
+            (Some(KeyState::Crdt(mine)), KeyState::Crdt(theirs)) => {
+                assert_eq!(
+                    std::mem::discriminant(mine),
+                    std::mem::discriminant(theirs),
+                    "a key holds {mine:?} and was sent {theirs:?}: one workload per run"
+                );
+                // The merge is a union of dots and tombstones (each dot names one update
+                // and carries one amount or element), so it changed the copy exactly when
+                // the copy grew.
+                let before = mine.len();
+                mine.merge(theirs);
+                mine.len() != before
+            }
             (Some(mine), theirs) => {
                 panic!("a key holds {mine:?} and was sent {theirs:?}: one versioning per run")
             }
         }
     }
 
-    /// The values a read of this state returns: one, or the siblings ascending.
+    /// The values a read of this state returns: one, or the siblings ascending, or a
+    /// set's elements in id order. A counter has no values (its total is a number:
+    /// [`KeyState::total`]).
     pub fn values(&self) -> Vec<ValueId> {
         match self {
             KeyState::Lww(stamp) => vec![stamp.value],
             KeyState::Siblings(siblings) => siblings.values(),
+            KeyState::Crdt(Crdt::Set(set)) => set.elements(),
+            KeyState::Crdt(Crdt::Counter(_)) => Vec::new(),
         }
     }
 
-    /// Number of versions (1 for `lww`).
+    /// A counter's total (`None` for every other state).
+    pub fn total(&self) -> Option<i64> {
+        match self {
+            KeyState::Crdt(Crdt::Counter(counter)) => Some(counter.total()),
+            _ => None,
+        }
+    }
+
+    /// The CRDT value, under `conflict: "crdt"`.
+    pub fn crdt(&self) -> Option<&Crdt> {
+        match self {
+            KeyState::Crdt(value) => Some(value),
+            _ => None,
+        }
+    }
+
+    /// Number of versions (1 for `lww`; dots and tombstones for a CRDT).
     pub fn len(&self) -> usize {
         match self {
             KeyState::Lww(_) => 1,
             KeyState::Siblings(siblings) => siblings.versions().len(),
+            KeyState::Crdt(value) => value.len(),
         }
     }
 
-    /// True for an empty sibling set.
+    /// True for an empty sibling set (or CRDT).
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -306,6 +355,10 @@ impl KeyState {
                     text.push('|');
                 }
             }
+            // The `Debug` text of a CRDT is canonical: its dots and tombstones live in
+            // ordered maps and sets, so equal states print alike. Digests never leave a
+            // run, so the text only has to be stable within one program version.
+            KeyState::Crdt(value) => write!(text, "crdt:{value:?}").expect("a String"),
         }
         fnv1a64(text.as_bytes()).max(1)
     }
@@ -434,5 +487,50 @@ mod tests {
         assert_eq!(slot, Some(newer.clone()));
         assert_ne!(older.digest(), newer.digest());
         assert_eq!(KeyState::digest_of(None), 0);
+    }
+
+    #[test]
+    fn crdt_states_merge_as_a_union_and_report_whether_they_grew() {
+        use repsim_sim::crdt::{CrdtUpdate, Dot as UpdateDot};
+        let delta = |update: CrdtUpdate| {
+            let mut value = None;
+            update.apply(&mut value);
+            KeyState::Crdt(value.unwrap())
+        };
+        let one = delta(CrdtUpdate::Add {
+            dot: UpdateDot(1),
+            element: w(7),
+        });
+        let two = delta(CrdtUpdate::Add {
+            dot: UpdateDot(2),
+            element: w(8),
+        });
+        let gone = delta(CrdtUpdate::Remove {
+            dots: vec![UpdateDot(1)],
+        });
+        let mut slot = None;
+        assert!(KeyState::merge_into(&mut slot, &one));
+        assert!(!KeyState::merge_into(&mut slot, &one), "idempotent");
+        assert!(KeyState::merge_into(&mut slot, &two));
+        assert_eq!(slot.as_ref().unwrap().values(), vec![w(7), w(8)]);
+        assert!(KeyState::merge_into(&mut slot, &gone));
+        assert_eq!(slot.as_ref().unwrap().values(), vec![w(8)]);
+        // The same dots in another order: the same state and digest.
+        let mut other = None;
+        for state in [&gone, &two, &one] {
+            KeyState::merge_into(&mut other, state);
+        }
+        assert_eq!(other, slot);
+        assert_eq!(
+            other.as_ref().unwrap().digest(),
+            slot.as_ref().unwrap().digest()
+        );
+        assert_ne!(one.digest(), two.digest());
+        let counter = delta(CrdtUpdate::Increment {
+            dot: UpdateDot(3),
+            amount: 4,
+        });
+        assert_eq!(counter.total(), Some(4));
+        assert!(counter.values().is_empty());
     }
 }

@@ -21,7 +21,8 @@
 //!   writes fail.
 //! - **Convergence.** Once the run goes quiet every leader holds the same value for every
 //!   key, in every mode (`divergence` 0): a key's state is a function of the set of
-//!   writes applied, not of their order (see [`register`]).
+//!   writes applied, not of their order (see [`register`], and for `crdt` the updates'
+//!   union, see [`replica`]).
 //! - **Staleness.** Replication is asynchronous: reads elsewhere than the writing leader
 //!   can be stale (`stale_read`, and with `reads_from: any` also `read_your_writes` and
 //!   `monotonic_read`). In `circular` and `star`, a crashed leader in the path stops the
@@ -34,6 +35,19 @@
 //!   lowest node id, even when the other came later in real time: `lost_write`.
 //! - **`merge`** and **`siblings`** keep every concurrent value (reads return the sorted
 //!   list): no acknowledged write is lost (`lost_write` 0).
+//! - **`crdt`** (the `counter` and `set` workloads) replicates each increment, add and
+//!   remove as an update that merges with every other instead of competing with it: a
+//!   counter is the sum of the increments a leader holds; a set is add-wins (a remove
+//!   takes away only the adds its leader had seen). Leaders make updates durable before
+//!   acknowledging them and resend them until acknowledged, so no acknowledged increment
+//!   or add is lost under any schedule of crashes, restarts, partitions, drops, delays,
+//!   pauses or clock skew (`lost_increment` and `lost_add` 0), and every leader ends with
+//!   the same totals and elements (`divergence` 0). Two exceptions, as for registers:
+//!   storage that syncs only periodically (`storage.sync_interval_ms`), and a leader
+//!   removed before its updates left it (see [`replica`]). Reads elsewhere can still be
+//!   stale, and an element removed at one leader reappears there when an add the remove
+//!   had not seen arrives. `lww` and `replica-priority` would keep only one of two
+//!   concurrent read-modify-writes of a counter or a set, so those workloads need `crdt`.
 //! - **`home_leader`** routes each key's reads and writes to one leader (conflict
 //!   avoidance): no conflicts and, from a client's point of view, single-leader
 //!   behaviour, as long as that leader is up.

@@ -1,9 +1,22 @@
 //! Messages between leaders, durable records and timers.
 
+use repsim_sim::crdt::CrdtUpdate;
 use repsim_sim::{KeyId, NodeId, SimTime, ValueId};
 
 use crate::register::Version;
 use crate::version::{Dot, VersionVector};
+
+/// What a write does to its key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// A register write of this value, resolved against concurrent ones as `conflict`
+    /// says (see [`crate::register`]).
+    Write(ValueId),
+    /// A counter or set update (`conflict: crdt`) as the origin executed it: a remove
+    /// carries the adds it observed there. Applying it is idempotent and commutes with
+    /// every other update, so it needs no conflict resolution.
+    Crdt(CrdtUpdate),
+}
 
 /// One write as it travels between leaders.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -12,13 +25,13 @@ pub struct Update {
     pub dot: Dot,
     /// The key written.
     pub key: KeyId,
-    /// The value written.
-    pub value: ValueId,
+    /// What the write does: a register value or a CRDT update.
+    pub change: Change,
     /// The origin's local clock when it accepted the write: the LWW timestamp, and the
     /// start of replication lag.
     pub written_at: SimTime,
     /// The origin's versions of this key when it accepted the write: the versions this
-    /// write supersedes.
+    /// write supersedes (empty for a CRDT update, which supersedes nothing).
     pub context: VersionVector,
     /// Every write the origin had applied when it accepted this one: with
     /// `causality: version-vectors` a replica applies this write only after them.
@@ -29,12 +42,16 @@ pub struct Update {
 }
 
 impl Update {
-    /// The version a replica stores for this write.
-    pub fn version(&self) -> Version {
-        Version {
-            dot: self.dot,
-            value: self.value,
-            written_at: self.written_at,
+    /// The version a replica stores for this write (`None` for a CRDT update, which
+    /// updates the key's CRDT value instead of adding a version).
+    pub fn version(&self) -> Option<Version> {
+        match self.change {
+            Change::Write(value) => Some(Version {
+                dot: self.dot,
+                value,
+                written_at: self.written_at,
+            }),
+            Change::Crdt(_) => None,
         }
     }
 }

@@ -21,6 +21,22 @@
 //! updates its key's [`Register`], which resolves conflicts as the `conflict` setting
 //! says.
 //!
+//! **CRDT values** (`conflict: crdt`, with the `counter` or `set` workload). An
+//! increment, add or remove is a write like any other: it gets this leader's dot, is
+//! made durable, applied, acknowledged (`Reply::Done`) and replicated along the topology
+//! with the same log, links, loop prevention, catch-up and causal delivery. What it
+//! carries instead of a value is the update as this leader executed it
+//! ([`CrdtUpdate::execute`]): an increment's amount or an add's element, each named by
+//! its client request ([`crdt::Dot`], unique in a run), or, for a remove, the adds of
+//! the element this leader had applied, which it tombstones everywhere (an add it had
+//! not seen survives the remove: add wins). Applying one ([`CrdtUpdate::apply`]) joins
+//! it into the key's [`Crdt`]: a union, so it is idempotent and commutes with every other
+//! update, there is no conflict to resolve, and causal delivery is not needed (a remove
+//! that overtakes the add it saw still removes it when the add arrives) though, with
+//! `version-vectors`, still honoured. A restart rebuilds the values by replaying the
+//! records, like the registers. Reads answer the counter's total or the set's elements
+//! as this leader has them.
+//!
 //! **Joining** (`add_node`): a new leader asks every peer for every write it holds, and
 //! refuses client requests until all have answered; writes accepted after the join
 //! already include it in their targets.
@@ -50,20 +66,22 @@
 //! leaders.
 //!
 //! Invariants (asserted): a leader never reuses a write counter it persisted; a write is
-//! applied at most once; a leader never passes a write to a leader in its `seen` list
-//! (and, on the receiving side, ignores a copy that names itself); a leader applies its
-//! own write at once.
+//! applied at most once (a CRDT update executed by its origin is applied there again, as
+//! a no-op: updates are idempotent); a leader never passes a write to a leader in its
+//! `seen` list (and, on the receiving side, ignores a copy that names itself); a leader
+//! applies its own write at once.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use repsim_sim::crdt::{self, Crdt, CrdtUpdate};
 use repsim_sim::{
     Context, KeyId, Node, NodeId, Op, Reply, Request, RequestId, SimDuration, SimTime, Start,
-    ValueId,
+    ValueId, Workload,
 };
 
-use crate::config::{Causality, Config};
+use crate::config::{Causality, Config, Conflict};
 use crate::link::Link;
-use crate::msg::{Msg, Record, Timer, Update};
+use crate::msg::{Change, Msg, Record, Timer, Update};
 use crate::register::Register;
 use crate::topology;
 use crate::version::{Dot, DotSet, VersionVector};
@@ -108,6 +126,9 @@ pub struct Replica {
     /// Writes received but waiting for their dependencies (`version-vectors`).
     held: BTreeSet<Dot>,
     registers: BTreeMap<KeyId, Register>,
+    /// `conflict: crdt`: each key's counter or set, as the CRDT updates applied here
+    /// made it.
+    crdts: BTreeMap<KeyId, Crdt>,
     /// This leader's next write counter.
     next_seq: u64,
     /// Per target: the writes it has not acknowledged.
@@ -134,6 +155,7 @@ impl Replica {
             applied: DotSet::default(),
             held: BTreeSet::new(),
             registers: BTreeMap::new(),
+            crdts: BTreeMap::new(),
             next_seq: 1,
             links: BTreeMap::new(),
             retransmit_armed: false,
@@ -184,12 +206,27 @@ impl Replica {
         replica
     }
 
-    /// The values a read of `key` returns here.
+    /// The values a read of `key` returns here under the register workload.
     pub fn read(&self, key: KeyId) -> Vec<ValueId> {
         self.registers
             .get(&key)
             .map(|r| r.read(self.config.conflict))
             .unwrap_or_default()
+    }
+
+    /// `conflict: crdt`: `key`'s counter or set here (`None` before any update of it).
+    pub fn crdt(&self, key: KeyId) -> Option<&Crdt> {
+        self.crdts.get(&key)
+    }
+
+    /// The answer to a client's read of `key`: the register's values, or under the
+    /// counter and set workloads the CRDT's total or elements.
+    fn read_reply(&self, key: KeyId) -> Reply {
+        match self.config.workload {
+            Workload::Register => Reply::Read(self.read(key)),
+            Workload::Counter => crdt::read_reply(self.crdt(key), true),
+            Workload::Set { .. } => crdt::read_reply(self.crdt(key), false),
+        }
     }
 
     /// How many received writes wait for their dependencies.
@@ -211,26 +248,69 @@ impl Replica {
         key: KeyId,
         value: ValueId,
     ) {
+        let context = self
+            .registers
+            .get(&key)
+            .map(|r| r.context().clone())
+            .unwrap_or_default();
+        self.accept(
+            ctx,
+            request,
+            key,
+            Change::Write(value),
+            context,
+            Reply::Written(value),
+        );
+    }
+
+    /// `conflict: crdt`: executes an increment, add or remove against this leader's value
+    /// of the key, then accepts it like a register write. The CRDT dot is the request's
+    /// (unique in a run); the replication dot is this leader's, as for any write.
+    fn on_client_crdt_update(&mut self, ctx: &mut Ctx<'_>, request: RequestId, op: &Op) {
+        let key = op.key();
+        let mut value = self.crdts.remove(&key);
+        // A remove resolves here to the adds this leader has applied: those it removes
+        // everywhere, and an add it has not seen survives it (add wins).
+        let executed = CrdtUpdate::execute(op, crdt::Dot::from(request), &mut value);
+        self.crdts.extend(value.map(|v| (key, v)));
+        let executed = executed.expect("only increments, adds and removes reach here");
+        // A CRDT update supersedes nothing: its context stays empty.
+        self.accept(
+            ctx,
+            request,
+            key,
+            Change::Crdt(executed),
+            VersionVector::default(),
+            Reply::Done,
+        );
+    }
+
+    /// Gives a client's write (register value or CRDT update) this leader's next dot,
+    /// makes it durable, applies it, answers the client with `reply` and replicates it.
+    fn accept(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        request: RequestId,
+        key: KeyId,
+        change: Change,
+        context: VersionVector,
+        reply: Reply,
+    ) {
         let dot = Dot {
             origin: self.id,
             seq: self.next_seq,
         };
         assert!(
             !self.log.contains_key(&dot),
-            "{} would reuse its write counter {} (value {value:?})",
+            "{} would reuse its write counter {} ({change:?})",
             self.id,
             dot.seq
         );
         self.next_seq += 1;
-        let context = self
-            .registers
-            .get(&key)
-            .map(|r| r.context().clone())
-            .unwrap_or_default();
         let update = Update {
             dot,
             key,
-            value,
+            change,
             written_at: ctx.now(),
             context,
             dependencies: self.applied.prefix(),
@@ -246,7 +326,7 @@ impl Replica {
             self.id
         );
         // Durable (the record above) and applied: acknowledge, then replicate.
-        ctx.reply(request, Reply::Written(value));
+        ctx.reply(request, reply);
         self.send_new(ctx, outgoing);
         tally.flush(ctx);
     }
@@ -445,17 +525,31 @@ impl Replica {
 
     fn apply(&mut self, dot: Dot, tally: &mut Tally) {
         let update = &self.log[&dot];
-        let outcome = self
-            .registers
-            .entry(update.key)
-            .or_default()
-            .apply(update.version(), &update.context);
+        let outcome = if let Change::Crdt(change) = &update.change {
+            // Idempotent: the origin's own update, already executed on its value when it
+            // was accepted, changes nothing the second time.
+            let mut value = self.crdts.remove(&update.key);
+            change.apply(&mut value);
+            self.crdts.extend(value.map(|v| (update.key, v)));
+            None
+        } else {
+            let version = update.version().expect("a register write has a version");
+            Some(
+                self.registers
+                    .entry(update.key)
+                    .or_default()
+                    .apply(version, &update.context),
+            )
+        };
         let fresh = self.applied.insert(dot);
         assert!(fresh, "{} applied {dot} twice", self.id);
         if dot.origin != self.id {
             tally.counts.push("update_applied");
             tally.applied_remote.push(update.written_at);
         }
+        let Some(outcome) = outcome else {
+            return;
+        };
         if outcome.superseded {
             tally.counts.push("update_already_superseded");
         }
@@ -734,9 +828,15 @@ impl Node for Replica {
         }
         match request.op {
             Op::Increment { .. } | Op::Add { .. } | Op::Remove { .. } => {
-                ctx.reply(request.id, Reply::Fail);
+                if self.config.conflict == Conflict::Crdt {
+                    self.on_client_crdt_update(ctx, request.id, &request.op);
+                } else {
+                    // Scenario validation pairs the counter and set workloads with
+                    // `conflict: crdt`; a register cannot take them: certainly not done.
+                    ctx.reply(request.id, Reply::Fail);
+                }
             }
-            Op::Read { key } => ctx.reply(request.id, Reply::Read(self.read(key))),
+            Op::Read { key } => ctx.reply(request.id, self.read_reply(key)),
             // Row-based replication: the value this leader computed (and told the client)
             // is what the others store, so nondeterministic writes replicate faithfully.
             Op::Write { key, value, .. } => self.on_client_write(ctx, request.id, key, value),
@@ -744,8 +844,33 @@ impl Node for Replica {
     }
 
     fn final_state(&self) -> Vec<(KeyId, Vec<ValueId>)> {
+        let keys = (0..self.config.keys).map(KeyId);
+        match self.config.workload {
+            Workload::Register => keys.map(|k| (k, self.read(k))).collect(),
+            // Counters are numbers: they are in `final_counters`.
+            Workload::Counter => Vec::new(),
+            Workload::Set { .. } => keys
+                .map(|k| {
+                    let elements = match self.crdt(k) {
+                        Some(Crdt::Set(set)) => set.elements(),
+                        _ => Vec::new(),
+                    };
+                    (k, elements)
+                })
+                .collect(),
+        }
+    }
+
+    fn final_counters(&self) -> Vec<(KeyId, i64)> {
+        if self.config.workload != Workload::Counter {
+            return Vec::new();
+        }
         (0..self.config.keys)
-            .map(|k| (KeyId(k), self.read(KeyId(k))))
+            .map(KeyId)
+            .map(|k| match self.crdt(k) {
+                Some(Crdt::Counter(counter)) => (k, counter.total()),
+                _ => (k, 0),
+            })
             .collect()
     }
 
@@ -799,7 +924,7 @@ mod tests {
                 seq,
             },
             key: KeyId(key),
-            value: ValueId::generated(value),
+            change: Change::Write(ValueId::generated(value)),
             written_at: SimTime::ZERO,
             context: VersionVector::default(),
             dependencies,
@@ -1120,5 +1245,310 @@ mod tests {
                 .iter()
                 .all(|e| !matches!(e, Effect::Send { .. } | Effect::Timer { .. }))
         );
+    }
+
+    // ----- conflict: crdt ----------------------------------------------------------------
+
+    fn crdt_config(topology: Topology, causality: Causality, workload: Workload) -> Config {
+        Config {
+            conflict: Conflict::Crdt,
+            workload,
+            ..config(topology, causality)
+        }
+    }
+
+    const SET: Workload = Workload::Set { elements: 4 };
+
+    /// A client request with history position `invoke` (the CRDT dot).
+    fn crdt_request(invoke: u32, op: Op) -> Request<()> {
+        Request {
+            id: RequestId {
+                process: ProcessId(0),
+                invoke,
+            },
+            op,
+            token: (),
+        }
+    }
+
+    fn increment(key: u32, amount: u32) -> Op {
+        Op::Increment {
+            key: KeyId(key),
+            amount,
+        }
+    }
+
+    fn add(key: u32, element: u32) -> Op {
+        Op::Add {
+            key: KeyId(key),
+            element: ValueId::generated(element),
+        }
+    }
+
+    fn remove(key: u32, element: u32) -> Op {
+        Op::Remove {
+            key: KeyId(key),
+            element: ValueId::generated(element),
+        }
+    }
+
+    fn replies(effects: &[Effect<Replica>]) -> Vec<Reply> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Reply { reply, .. } => Some(reply.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The updates sent to `to`, in order.
+    fn updates_to(effects: &[Effect<Replica>], to: NodeId) -> Vec<Update> {
+        sent(effects)
+            .into_iter()
+            .filter(|(t, _)| *t == to)
+            .flat_map(|(_, msg)| match msg {
+                Msg::Updates(updates) => updates,
+                _ => Vec::new(),
+            })
+            .collect()
+    }
+
+    fn read(replica: &mut Replica, test: &mut TestContext<Replica>, key: u32) -> Reply {
+        replica.on_request(
+            &mut test.ctx(),
+            crdt_request(999, Op::Read { key: KeyId(key) }),
+        );
+        let answer = replies(&test.take_effects());
+        assert_eq!(answer.len(), 1, "{answer:?}");
+        answer[0].clone()
+    }
+
+    #[test]
+    fn an_increment_is_durable_before_done_then_replicated_and_applied_once() {
+        let cfg = crdt_config(Topology::AllToAll, Causality::None, Workload::Counter);
+        let mut n0 = Replica::recover(cfg.clone(), NodeId(0), &[]);
+        let mut test = TestContext::<Replica>::new(NodeId(0), 3);
+        n0.on_request(&mut test.ctx(), crdt_request(7, increment(1, 3)));
+        let effects = test.take_effects();
+        let persist = effects.iter().position(|e| matches!(e, Effect::Persist(_)));
+        let done = effects.iter().position(|e| {
+            matches!(
+                e,
+                Effect::Reply {
+                    reply: Reply::Done,
+                    ..
+                }
+            )
+        });
+        assert!(persist.unwrap() < done.unwrap(), "{effects:?}");
+        assert_eq!(counted(&effects, "write_accepted"), 1);
+        assert_eq!(read(&mut n0, &mut test, 1), Reply::Count(3));
+        assert_eq!(
+            read(&mut n0, &mut test, 0),
+            Reply::Count(0),
+            "never incremented"
+        );
+        let copies = updates_to(&effects, NodeId(1));
+        assert_eq!(copies, updates_to(&effects, NodeId(2)));
+        assert_eq!(
+            copies[0].change,
+            Change::Crdt(CrdtUpdate::Increment {
+                dot: crdt::Dot(7),
+                amount: 3
+            })
+        );
+        assert_eq!(
+            copies[0].context,
+            VersionVector::default(),
+            "a CRDT update supersedes nothing"
+        );
+        // The receiver applies it, and a retransmitted copy adds nothing.
+        let mut n1 = Replica::recover(cfg, NodeId(1), &[]);
+        let mut test1 = TestContext::<Replica>::new(NodeId(1), 3);
+        for _ in 0..2 {
+            n1.on_message(&mut test1.ctx(), NodeId(0), Msg::Updates(copies.clone()));
+        }
+        assert_eq!(
+            counted(&test1.take_effects(), "update_duplicate_ignored"),
+            1
+        );
+        assert_eq!(read(&mut n1, &mut test1, 1), Reply::Count(3));
+        let totals = vec![(KeyId(0), 0), (KeyId(1), 3), (KeyId(2), 0), (KeyId(3), 0)];
+        assert_eq!(n0.final_counters(), totals);
+        assert_eq!(n1.final_counters(), totals);
+        assert!(n1.final_state().is_empty(), "counters are not registers");
+    }
+
+    #[test]
+    fn applying_a_crdt_update_twice_changes_nothing() {
+        // The same client update reaching a leader under two replication dots (which the
+        // protocol never does) still counts once: the CRDT dot is the request's.
+        let cfg = crdt_config(Topology::AllToAll, Causality::None, Workload::Counter);
+        let mut n2 = Replica::recover(cfg, NodeId(2), &[]);
+        let mut test = TestContext::<Replica>::new(NodeId(2), 3);
+        let change = Change::Crdt(CrdtUpdate::Increment {
+            dot: crdt::Dot(4),
+            amount: 5,
+        });
+        for origin in [0, 1] {
+            let mut copy = update(origin, 1, 0, 1, &[], &[origin]);
+            copy.change = change.clone();
+            n2.on_message(&mut test.ctx(), NodeId(origin), Msg::Updates(vec![copy]));
+        }
+        assert_eq!(read(&mut n2, &mut test, 0), Reply::Count(5));
+    }
+
+    #[test]
+    fn an_add_concurrent_with_a_remove_survives_it_everywhere() {
+        let cfg = crdt_config(Topology::AllToAll, Causality::None, SET);
+        let mut n0 = Replica::recover(cfg.clone(), NodeId(0), &[]);
+        let mut n1 = Replica::recover(cfg, NodeId(1), &[]);
+        let mut t0 = TestContext::<Replica>::new(NodeId(0), 2);
+        let mut t1 = TestContext::<Replica>::new(NodeId(1), 2);
+        // n0 adds e1; n1 gets it.
+        n0.on_request(&mut t0.ctx(), crdt_request(1, add(0, 1)));
+        let first_add = updates_to(&t0.take_effects(), NodeId(1));
+        n1.on_message(&mut t1.ctx(), NodeId(0), Msg::Updates(first_add));
+        t1.take_effects();
+        // Concurrently: n1 removes e1 (it saw the first add), n0 adds e1 again.
+        n1.on_request(&mut t1.ctx(), crdt_request(2, remove(0, 1)));
+        let removal = updates_to(&t1.take_effects(), NodeId(0));
+        assert_eq!(
+            removal[0].change,
+            Change::Crdt(CrdtUpdate::Remove {
+                dots: vec![crdt::Dot(1)]
+            }),
+            "a remove carries the adds it observed"
+        );
+        assert_eq!(read(&mut n1, &mut t1, 0), Reply::Read(Vec::new()));
+        n0.on_request(&mut t0.ctx(), crdt_request(3, add(0, 1)));
+        let second_add = updates_to(&t0.take_effects(), NodeId(1));
+        n0.on_message(&mut t0.ctx(), NodeId(1), Msg::Updates(removal));
+        n1.on_message(&mut t1.ctx(), NodeId(0), Msg::Updates(second_add));
+        let both = Reply::Read(values(&[1]));
+        assert_eq!(read(&mut n0, &mut t0, 0), both, "the unseen add wins");
+        assert_eq!(read(&mut n1, &mut t1, 0), both);
+        assert_eq!(n0.final_state(), n1.final_state());
+        // A remove that saw both adds removes the element everywhere.
+        n0.on_request(&mut t0.ctx(), crdt_request(4, remove(0, 1)));
+        let removal = updates_to(&t0.take_effects(), NodeId(1));
+        n1.on_message(&mut t1.ctx(), NodeId(0), Msg::Updates(removal));
+        assert_eq!(read(&mut n1, &mut t1, 0), Reply::Read(Vec::new()));
+        assert_eq!(n0.final_state(), n1.final_state());
+        assert_eq!(n0.final_state()[0], (KeyId(0), Vec::new()));
+        assert!(n0.final_counters().is_empty(), "sets are not counters");
+    }
+
+    #[test]
+    fn a_remove_that_overtakes_the_add_it_saw_still_removes_it() {
+        let cfg = crdt_config(Topology::AllToAll, Causality::None, SET);
+        let mut n0 = Replica::recover(cfg.clone(), NodeId(0), &[]);
+        let mut t0 = TestContext::<Replica>::new(NodeId(0), 3);
+        n0.on_request(&mut t0.ctx(), crdt_request(1, add(2, 3)));
+        n0.on_request(&mut t0.ctx(), crdt_request(2, remove(2, 3)));
+        let copies = updates_to(&t0.take_effects(), NodeId(2));
+        assert_eq!(copies.len(), 2);
+        for causality in [Causality::None, Causality::VersionVectors] {
+            let cfg = Config {
+                causality,
+                ..cfg.clone()
+            };
+            let mut n2 = Replica::recover(cfg, NodeId(2), &[]);
+            let mut t2 = TestContext::<Replica>::new(NodeId(2), 3);
+            // The remove arrives first.
+            n2.on_message(
+                &mut t2.ctx(),
+                NodeId(0),
+                Msg::Updates(vec![copies[1].clone()]),
+            );
+            let held = counted(&t2.take_effects(), "update_held_for_causality");
+            assert_eq!(held, u64::from(causality == Causality::VersionVectors));
+            assert_eq!(read(&mut n2, &mut t2, 2), Reply::Read(Vec::new()));
+            n2.on_message(
+                &mut t2.ctx(),
+                NodeId(0),
+                Msg::Updates(vec![copies[0].clone()]),
+            );
+            assert_eq!(
+                read(&mut n2, &mut t2, 2),
+                Reply::Read(Vec::new()),
+                "{causality:?}: the late add was removed"
+            );
+            assert!(n2.is_quiet(), "{causality:?}");
+            assert_eq!(n2.final_state(), n0.final_state());
+        }
+    }
+
+    #[test]
+    fn a_restarted_leader_rebuilds_its_counters_and_sets_from_its_records() {
+        for workload in [Workload::Counter, SET] {
+            for causality in [Causality::None, Causality::VersionVectors] {
+                let cfg = crdt_config(Topology::Circular, causality, workload);
+                let mut n1 = Replica::recover(cfg.clone(), NodeId(1), &[]);
+                let mut test = TestContext::<Replica>::new(NodeId(1), 3);
+                let mut storage = Vec::new();
+                let mut invoke = 0;
+                for i in 0..12u32 {
+                    invoke += 1;
+                    if i % 3 == 2 {
+                        // A write of n0's, received (and forwarded round the ring).
+                        let mut copy = update(0, u64::from(i / 3 + 1), 0, 1, &[], &[0]);
+                        copy.key = KeyId(i % 2);
+                        let op = match workload {
+                            Workload::Counter => increment(i % 2, 2),
+                            _ => add(i % 2, 1 + i % 4),
+                        };
+                        let mut value = None;
+                        let change =
+                            CrdtUpdate::execute(&op, crdt::Dot(invoke), &mut value).unwrap();
+                        copy.change = Change::Crdt(change);
+                        n1.on_message(&mut test.ctx(), NodeId(0), Msg::Updates(vec![copy]));
+                    } else {
+                        let op = match workload {
+                            Workload::Counter => increment(i % 2, 1 + i % 4),
+                            _ if i % 4 == 3 => remove(i % 2, 1 + (i + 2) % 4),
+                            _ => add(i % 2, 1 + i % 4),
+                        };
+                        n1.on_request(&mut test.ctx(), crdt_request(invoke, op));
+                    }
+                    storage.extend(persisted(&test.take_effects()));
+                }
+                let what = format!("{workload:?} {causality:?}");
+                // Crash; restart from the records.
+                let mut restarted = Replica::recover(cfg, NodeId(1), &storage);
+                assert_eq!(restarted.final_counters(), n1.final_counters(), "{what}");
+                assert_eq!(restarted.final_state(), n1.final_state(), "{what}");
+                for key in 0..4 {
+                    assert_eq!(restarted.crdt(KeyId(key)), n1.crdt(KeyId(key)), "{what}");
+                }
+                if workload == Workload::Counter {
+                    let total: i64 = n1.final_counters().iter().map(|(_, n)| n).sum();
+                    assert_eq!(total, 4 * 2 + [1, 2, 4, 1, 3, 4, 2, 3].iter().sum::<i64>());
+                } else {
+                    assert!(n1.final_state().iter().any(|(_, es)| !es.is_empty()));
+                }
+                // It resends what the ring's next leader has not acknowledged, and its
+                // write counter continues after the last durable write.
+                restarted.on_start(&mut test.ctx(), Start::Restart);
+                assert_eq!(updates_to(&test.take_effects(), NodeId(2)).len(), 12);
+                restarted.on_request(&mut test.ctx(), crdt_request(100, increment(3, 1)));
+                let fresh = updates_to(&test.take_effects(), NodeId(2));
+                assert_eq!(fresh[0].dot.seq, 9, "{what}");
+            }
+        }
+    }
+
+    #[test]
+    fn without_crdt_values_counter_and_set_updates_fail() {
+        let mut replica =
+            Replica::recover(config(Topology::AllToAll, Causality::None), NodeId(0), &[]);
+        let mut test = TestContext::<Replica>::new(NodeId(0), 3);
+        for op in [increment(0, 1), add(0, 1), remove(0, 1)] {
+            replica.on_request(&mut test.ctx(), crdt_request(1, op));
+            let effects = test.take_effects();
+            assert_eq!(replies(&effects), vec![Reply::Fail]);
+            assert!(persisted(&effects).is_empty() && sent(&effects).is_empty());
+        }
     }
 }

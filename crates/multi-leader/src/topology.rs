@@ -75,7 +75,7 @@ mod tests {
                 seq: 1,
             },
             key: KeyId(0),
-            value: ValueId::generated(1),
+            change: crate::msg::Change::Write(ValueId::generated(1)),
             written_at: SimTime::ZERO,
             context: VersionVector::default(),
             dependencies: VersionVector::default(),

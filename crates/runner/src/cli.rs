@@ -129,8 +129,11 @@ pub enum Command {
     },
     /// Check a history file (from repsim or a real database's client log) for anomalies.
     ///
-    /// Without --final, the checks that need the final state (lost_write, divergence) are
-    /// skipped, and so is split_brain (it needs protocol role events). Keys whose
+    /// Without --final, the checks that need the final state (lost_write, divergence,
+    /// lost_increment, phantom_increment, lost_add) are skipped, and so is split_brain
+    /// (it needs protocol role events). Counter keys (increment) and set keys (add,
+    /// remove) are checked by divergence, unavailable and the counter and set kinds
+    /// only; the register kinds ignore them. Keys whose
     /// linearizability the search cannot decide within its budget are listed as unknown,
     /// neither counted nor passed. Exit 1 when any anomaly was found.
     Check {
@@ -140,7 +143,10 @@ pub enum Command {
         /// Final state of every node (final.json, or a report.json).
         #[arg(long = "final", value_name = "FINAL.json")]
         final_state: Option<PathBuf>,
-        /// Print {"anomalies": {kind: count}, "examples": {kind: [index...]}} as JSON.
+        /// Print {"anomalies": {kind: count}, "examples": {kind: [index...]}, "skipped":
+        /// {kind: reason}, "unknown": {kind: [key...]}, "operations": n} as JSON;
+        /// "unknown" lists the keys linearizability could not decide, and is {} when
+        /// every key was decided.
         #[arg(long)]
         json: bool,
         /// Read the history as Jepsen EDN whatever it starts with.
@@ -581,18 +587,10 @@ fn check_command(
         for (kind, why) in &findings.skipped {
             println!("  {:<18} skipped: {why}", kind.name());
         }
-        if !findings.unknown_keys.is_empty() {
-            const SHOWN: usize = 10;
-            let keys = &findings.unknown_keys;
-            let mut list = keys[..keys.len().min(SHOWN)].join(", ");
-            if keys.len() > SHOWN {
-                list.push_str(&format!(", and {} more", keys.len() - SHOWN));
-            }
+        for (kind, keys) in findings.unknown_json() {
             println!(
-                "  {:<18} unknown for {} keys (search budget exhausted; neither counted nor \
-                 passed; see --linearizability-budget): {list}",
-                repsim_anomaly::Kind::Linearizability.name(),
-                keys.len()
+                "  {kind:<18} {}; see --linearizability-budget",
+                crate::report::unknown_line(&keys)
             );
         }
     }

@@ -41,6 +41,10 @@ pub struct Report {
     pub details: BTreeMap<&'static str, Vec<FlagReport>>,
     /// Anomaly kind → why it was not checked.
     pub skipped: BTreeMap<&'static str, String>,
+    /// Anomaly kind → the keys it could not decide within its budget (SPEC §4: reported
+    /// as unknown, never as a pass): `{"linearizability": ["k3"]}`, or `{}` when every
+    /// key was decided. The same field as in `repsim check --json`.
+    pub unknown: BTreeMap<&'static str, Vec<String>>,
     /// Operation counts by `f` and completion type.
     pub ops: BTreeMap<&'static str, OpCounts>,
     /// Latency of `ok` operations by `f`.
@@ -265,6 +269,20 @@ pub fn reproduce_command(file: &str, seed: u64) -> String {
     format!("repsim run {shown} --seed {seed}")
 }
 
+/// The summary line for keys a checker left undecided: how many, and the first ten.
+pub fn unknown_line(keys: &[String]) -> String {
+    const SHOWN: usize = 10;
+    let mut list = keys[..keys.len().min(SHOWN)].join(", ");
+    if keys.len() > SHOWN {
+        write!(list, ", and {} more", keys.len() - SHOWN).expect("a String");
+    }
+    format!(
+        "unknown for {} key{} (search budget exhausted; neither counted nor passed): {list}",
+        keys.len(),
+        if keys.len() == 1 { "" } else { "s" }
+    )
+}
+
 fn serialize_staleness<S: serde::Serializer>(
     curve: &repsim_anomaly::staleness::Curve,
     serializer: S,
@@ -416,6 +434,7 @@ pub fn build(scenario: &Scenario, result: &RunResult) -> Report {
         examples,
         details,
         skipped,
+        unknown: findings.unknown_json(),
         ops: counts,
         latency_ms,
         replication_lag_ms: matches!(scenario.protocol, ProtocolConfig::SingleLeader(_)).then(
@@ -542,6 +561,9 @@ impl Report {
         for (kind, why) in &self.skipped {
             writeln!(w, "  {kind:<18} skipped: {why}").unwrap();
         }
+        for (kind, keys) in &self.unknown {
+            writeln!(w, "  {kind:<18} {}", unknown_line(keys)).unwrap();
+        }
         writeln!(
             w,
             "latency (ms, ok operations)   count      p50      p90      p99      max"
@@ -658,6 +680,18 @@ mod tests {
         assert_eq!((p.count, p.p50), (0, None));
         let p = Percentiles::of_micros(&mut [1500]);
         assert_eq!((p.p50, p.p99), (Some(1.5), Some(1.5)));
+    }
+
+    #[test]
+    fn unknown_keys_are_listed_ten_at_most() {
+        assert_eq!(
+            unknown_line(&["k0".to_owned()]),
+            "unknown for 1 key (search budget exhausted; neither counted nor passed): k0"
+        );
+        let keys: Vec<String> = (0..12).map(|k| format!("k{k}")).collect();
+        assert!(
+            unknown_line(&keys).ends_with(": k0, k1, k2, k3, k4, k5, k6, k7, k8, k9, and 2 more")
+        );
     }
 
     #[test]

@@ -38,8 +38,9 @@ use serde::{Deserialize, Serialize};
 
 pub use error::ScenarioError;
 
-/// The anomaly kinds an `expect` block may name (SPEC §4), in the order reports list them.
-pub const EXPECT_KINDS: [&str; 10] = [
+/// The anomaly kinds an `expect` block may name (SPEC §4, then the counter and set kinds),
+/// in the order reports list them: `repsim_anomaly::Kind::ALL`'s names.
+pub const EXPECT_KINDS: [&str; 13] = [
     "stale_read",
     "read_your_writes",
     "monotonic_read",
@@ -50,6 +51,9 @@ pub const EXPECT_KINDS: [&str; 10] = [
     "split_brain",
     "unavailable",
     "linearizability",
+    "lost_increment",
+    "phantom_increment",
+    "lost_add",
 ];
 
 /// A validated scenario: everything a run needs besides the seed.

@@ -127,10 +127,7 @@ fn every_new_fault_kind_is_refused_when_malformed() {
             r#"{"at_ms": 10, "release": ["n0", "n0"]}"#,
             "$.faults[0].release: release needs two different nodes (got n0 twice)",
         ),
-        (
-            r#"{"at_ms": 10, "release": 3}"#,
-            "$.faults[0].release",
-        ),
+        (r#"{"at_ms": 10, "release": 3}"#, "$.faults[0].release"),
         (
             r#"{"at_ms": 10, "swizzle": ["n0"], "until_ms": 20}"#,
             "$.faults[0].swizzle: swizzle needs at least 2 nodes",

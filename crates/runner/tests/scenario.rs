@@ -807,7 +807,7 @@ fn bad_inputs_are_refused_with_file_path_and_reason() {
         "x.json: $.expect.stale_reads: unknown field `stale_reads`, expected one of \
          `stale_read`, `read_your_writes`, `monotonic_read`, `consistent_prefix`, \
          `lost_write`, `phantom_read`, `divergence`, `split_brain`, `unavailable`, \
-         `linearizability`",
+         `linearizability`, `lost_increment`, `phantom_increment`, `lost_add`",
     );
     t.patch(
         json!({"expect": {"lost_write": {"min": 5, "max": 2}}}),
@@ -1051,7 +1051,11 @@ fn names_are_read_only_from_strings() {
 #[test]
 fn crdt_workloads_and_conflict_modes_must_go_together() {
     let file = |protocol: &str, clients: &str| {
-        let nodes = if protocol.contains("single-node") { 1 } else { 3 };
+        let nodes = if protocol.contains("single-node") {
+            1
+        } else {
+            3
+        };
         format!(
             r#"{{"name": "c", "nodes": {nodes}, "duration_ms": 100, "protocol": {protocol}, "clients": {clients}}}"#
         )
@@ -1110,9 +1114,18 @@ fn crdt_workloads_and_conflict_modes_must_go_together() {
     }
     for (protocol, clients) in [
         (r#"{"kind": "single-node"}"#, r#"{"workload": "counter"}"#),
-        (r#"{"kind": "single-node"}"#, r#"{"workload": "set", "elements": 3}"#),
-        (r#"{"kind": "multi-leader", "conflict": "crdt"}"#, r#"{"workload": "set"}"#),
-        (r#"{"kind": "leaderless", "conflict": "crdt"}"#, r#"{"workload": "counter"}"#),
+        (
+            r#"{"kind": "single-node"}"#,
+            r#"{"workload": "set", "elements": 3}"#,
+        ),
+        (
+            r#"{"kind": "multi-leader", "conflict": "crdt"}"#,
+            r#"{"workload": "set"}"#,
+        ),
+        (
+            r#"{"kind": "leaderless", "conflict": "crdt"}"#,
+            r#"{"workload": "counter"}"#,
+        ),
     ] {
         scenario::parse(&file(protocol, clients), "c.json").unwrap();
     }

@@ -1307,6 +1307,17 @@ impl<P: Protocol> Simulation<P> {
     }
 }
 
+/// The history `f`, key and invocation value of an operation.
+fn invocation(op: &Op) -> (Function, KeyId, Val) {
+    match *op {
+        Op::Read { key } => (Function::Read, key, Val::Null),
+        Op::Write { key, value, .. } => (Function::Write, key, Val::One(value)),
+        Op::Increment { key, amount } => (Function::Increment, key, Val::Int(i64::from(amount))),
+        Op::Add { key, element } => (Function::Add, key, Val::One(element)),
+        Op::Remove { key, element } => (Function::Remove, key, Val::One(element)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1318,16 +1329,5 @@ mod tests {
             "{}",
             std::mem::size_of::<Scheduled>()
         );
-    }
-}
-
-/// The history `f`, key and invocation value of an operation.
-fn invocation(op: &Op) -> (Function, KeyId, Val) {
-    match *op {
-        Op::Read { key } => (Function::Read, key, Val::Null),
-        Op::Write { key, value, .. } => (Function::Write, key, Val::One(value)),
-        Op::Increment { key, amount } => (Function::Increment, key, Val::Int(i64::from(amount))),
-        Op::Add { key, element } => (Function::Add, key, Val::One(element)),
-        Op::Remove { key, element } => (Function::Remove, key, Val::One(element)),
     }
 }

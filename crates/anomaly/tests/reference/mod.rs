@@ -6,6 +6,31 @@
 //! Cost is quadratic to quartic in the history length; use it on small histories only.
 //! `linearizability` has its own reference in [`linearizable`] (factorial: tiny keys only),
 //! which [`check`] does not run.
+//!
+//! Counters and sets (`increment`, `add`, `remove`) are read here from these statements,
+//! not from the checkers' module docs:
+//! - A key touched by any increment is a counter; by any add or remove, a set; any other
+//!   key is a register, except that a key nobody but readers touched is a counter when
+//!   the history has a counter and a set when it has a set. Register definitions look at
+//!   registers only (their reads, writes and cas operations); with counters or sets but
+//!   no register at all, they do not run.
+//! - A counter's total on a node: `null` means 0, one integer means itself, anything else
+//!   is no total at all.
+//! - `lost_increment`: a counter with some increment acknowledged `ok`, such that every
+//!   node that lists it has a total, smaller than what the acknowledged increments add up
+//!   to (no node listing it counts as every node agreeing). Reported at the first
+//!   acknowledged increment.
+//! - `phantom_increment`: a counter listed by at least one node, where every listing node
+//!   has a total, larger than what all its increments except the failed ones add up to.
+//!   Reported at the counter's first increment, or its first read if it has none.
+//! - `lost_add`: an acknowledged add of element e to set s, with e in no listing node's
+//!   final value of s, and every remove of e from s having failed or having been
+//!   acknowledged before the add was invoked.
+//! - `divergence`: nodes listing a key disagree: counters by total (a node without a
+//!   total by its values as a set), everything else by values as a set. Reported at the
+//!   first operation of the key that put one of the final values there: for a counter any
+//!   increment, for a set an add of a held element, for a register a write or cas of a
+//!   held value.
 
 pub mod linearizable;
 
@@ -22,7 +47,14 @@ pub type Verdicts = BTreeMap<Kind, Result<Vec<u64>, ()>>;
 
 struct Reference<'a> {
     history: &'a History,
+    /// The operations on registers.
     ops: Vec<Operation>,
+    /// Every operation.
+    all: Vec<Operation>,
+    /// Keys touched by an increment.
+    counters: BTreeSet<KeyId>,
+    /// Keys touched by an add or a remove.
+    sets: BTreeSet<KeyId>,
 }
 
 impl Reference<'_> {
@@ -269,6 +301,29 @@ impl Reference<'_> {
         flagged
     }
 
+    /// A counter total on a node: `null` is 0, a lone integer itself, anything else none.
+    fn total(&self, values: &[ValueId]) -> Option<i128> {
+        if values.is_empty() {
+            return Some(0);
+        }
+        if values.len() > 1 {
+            return None;
+        }
+        let json = self.history.values.to_json(values[0]);
+        if let Some(n) = json.as_i64() {
+            Some(n as i128)
+        } else {
+            json.as_u64().map(|n| n as i128)
+        }
+    }
+
+    fn amount(op: &Operation) -> i128 {
+        match op.value {
+            Val::Int(n) => n as i128,
+            other => panic!("an increment of {other:?}"),
+        }
+    }
+
     fn divergence(&self, state: &FinalState) -> Vec<u64> {
         let mut keys: BTreeSet<KeyId> = BTreeSet::new();
         for map in state.nodes.values() {
@@ -276,25 +331,133 @@ impl Reference<'_> {
         }
         let mut flagged = Vec::new();
         for key in keys {
-            let sets: Vec<BTreeSet<ValueId>> = state
+            let lists: Vec<&Vec<ValueId>> = state
                 .nodes
                 .values()
                 .filter_map(|map| map.get(&key))
-                .map(|values| values.iter().copied().collect())
                 .collect();
-            if sets.iter().all(|s| *s == sets[0]) {
+            let counter = self.counters.contains(&key);
+            let seen: Vec<(Option<i128>, BTreeSet<ValueId>)> = lists
+                .iter()
+                .map(|values| {
+                    let total = if counter { self.total(values) } else { None };
+                    match total {
+                        Some(t) => (Some(t), BTreeSet::new()),
+                        None => (None, values.iter().copied().collect()),
+                    }
+                })
+                .collect();
+            if seen.iter().all(|s| *s == seen[0]) {
                 continue;
             }
+            let held: BTreeSet<ValueId> = lists.iter().flat_map(|v| v.iter().copied()).collect();
             let first = self
-                .writes()
-                .filter(|w| w.key == key)
-                .filter(|w| {
-                    sets.iter()
-                        .any(|s| self.written(w).flatten().is_some_and(|v| s.contains(&v)))
+                .all
+                .iter()
+                .filter(|op| op.key == key)
+                .filter(|op| {
+                    if counter {
+                        op.f == Function::Increment
+                    } else if self.sets.contains(&key) {
+                        op.f == Function::Add
+                            && matches!(op.value, Val::One(e) if held.contains(&e))
+                    } else {
+                        self.written(op)
+                            .flatten()
+                            .is_some_and(|v| held.contains(&v))
+                    }
                 })
-                .map(|w| self.index(w))
+                .map(|op| self.index(op))
                 .min();
             flagged.push(first.unwrap_or(0));
+        }
+        flagged
+    }
+
+    fn lost_increment(&self, state: &FinalState) -> Vec<u64> {
+        let mut flagged = Vec::new();
+        for &key in &self.counters {
+            let acknowledged: Vec<&Operation> = self
+                .all
+                .iter()
+                .filter(|op| {
+                    op.key == key && op.f == Function::Increment && op.outcome == Outcome::Ok
+                })
+                .collect();
+            if acknowledged.is_empty() {
+                continue;
+            }
+            let owed: i128 = acknowledged.iter().map(|op| Self::amount(op)).sum();
+            let short_everywhere = state.nodes.values().all(|map| match map.get(&key) {
+                None => true,
+                Some(values) => matches!(self.total(values), Some(t) if t < owed),
+            });
+            if short_everywhere {
+                flagged.push(acknowledged.iter().map(|op| self.index(op)).min().unwrap());
+            }
+        }
+        flagged
+    }
+
+    fn phantom_increment(&self, state: &FinalState) -> Vec<u64> {
+        let mut flagged = Vec::new();
+        for &key in &self.counters {
+            let increments: Vec<&Operation> = self
+                .all
+                .iter()
+                .filter(|op| op.key == key && op.f == Function::Increment)
+                .collect();
+            let most: i128 = increments
+                .iter()
+                .filter(|op| op.outcome != Outcome::Fail)
+                .map(|op| Self::amount(op))
+                .sum();
+            let totals: Vec<Option<i128>> = state
+                .nodes
+                .values()
+                .filter_map(|map| map.get(&key))
+                .map(|values| self.total(values))
+                .collect();
+            if !totals.is_empty() && totals.iter().all(|t| matches!(t, Some(t) if *t > most)) {
+                let at = match increments.first() {
+                    Some(first) => self.index(first),
+                    None => self
+                        .all
+                        .iter()
+                        .filter(|op| op.key == key)
+                        .map(|op| self.index(op))
+                        .min()
+                        .expect("a key in the history has an operation"),
+                };
+                flagged.push(at);
+            }
+        }
+        flagged
+    }
+
+    fn lost_add(&self, state: &FinalState) -> Vec<u64> {
+        let mut flagged = Vec::new();
+        for add in &self.all {
+            if add.f != Function::Add || add.outcome != Outcome::Ok {
+                continue;
+            }
+            let element = add.value;
+            let nowhere = state.nodes.values().all(|map| match map.get(&add.key) {
+                None => true,
+                Some(values) => !values.iter().any(|&v| Val::One(v) == element),
+            });
+            let unexplained = self
+                .all
+                .iter()
+                .filter(|r| r.f == Function::Remove && r.key == add.key && r.value == element)
+                .all(|r| match r.outcome {
+                    Outcome::Fail => true,
+                    Outcome::Ok => r.completion.unwrap() < add.invoke,
+                    Outcome::Info | Outcome::Pending => false,
+                });
+            if nowhere && unexplained {
+                flagged.push(self.index(add));
+            }
         }
         flagged
     }
@@ -345,7 +508,7 @@ impl Reference<'_> {
     }
 
     fn unavailable(&self) -> Vec<u64> {
-        self.ops
+        self.all
             .iter()
             .filter(|op| match op.outcome {
                 Outcome::Fail | Outcome::Info => true,
@@ -378,9 +541,49 @@ pub fn check(
     state: Option<&FinalState>,
     roles: Option<&[RoleEvent]>,
 ) -> Verdicts {
+    let all = history.operations().expect("a well-formed history");
+    let mut counters: BTreeSet<KeyId> = all
+        .iter()
+        .filter(|op| op.f == Function::Increment)
+        .map(|op| op.key)
+        .collect();
+    let mut sets: BTreeSet<KeyId> = all
+        .iter()
+        .filter(|op| op.f == Function::Add || op.f == Function::Remove)
+        .map(|op| op.key)
+        .collect();
+    let only_read: Vec<KeyId> = all
+        .iter()
+        .map(|op| op.key)
+        .filter(|&key| {
+            all.iter()
+                .filter(|op| op.key == key)
+                .all(|op| op.f == Function::Read)
+        })
+        .collect();
+    let (has_counters, has_sets) = (!counters.is_empty(), !sets.is_empty());
+    for key in only_read {
+        if has_counters {
+            counters.insert(key);
+        }
+        if has_sets {
+            sets.insert(key);
+        }
+    }
+    let ops: Vec<Operation> = all
+        .iter()
+        .filter(|op| !counters.contains(&op.key) && !sets.contains(&op.key))
+        .copied()
+        .collect();
+    // Counters or sets but not one register operation: the register definitions do not
+    // run.
+    let registers = !ops.is_empty() || (counters.is_empty() && sets.is_empty());
     let reference = Reference {
         history,
-        ops: history.operations().expect("a well-formed history"),
+        ops,
+        all,
+        counters,
+        sets,
     };
     let unique = reference.values_unique();
     let mut verdicts = Verdicts::new();
@@ -392,23 +595,24 @@ pub fn check(
         verdicts.insert(kind, result.ok_or(()));
     };
     let if_unique = |f: &dyn Fn() -> Vec<u64>| unique.then(f);
-    put(Kind::StaleRead, if_unique(&|| reference.stale_read()));
+    let if_register = |f: &dyn Fn() -> Vec<u64>| (registers && unique).then(f);
+    put(Kind::StaleRead, if_register(&|| reference.stale_read()));
     put(
         Kind::ReadYourWrites,
-        if_unique(&|| reference.read_your_writes()),
+        if_register(&|| reference.read_your_writes()),
     );
     put(
         Kind::MonotonicRead,
-        if_unique(&|| reference.monotonic_read()),
+        if_register(&|| reference.monotonic_read()),
     );
     put(
         Kind::ConsistentPrefix,
-        if_unique(&|| reference.consistent_prefix()),
+        if_register(&|| reference.consistent_prefix()),
     );
-    put(Kind::PhantomRead, if_unique(&|| reference.phantom_read()));
+    put(Kind::PhantomRead, if_register(&|| reference.phantom_read()));
     put(
         Kind::LostWrite,
-        state.and_then(|s| if_unique(&|| reference.lost_write(s))),
+        state.and_then(|s| if_register(&|| reference.lost_write(s))),
     );
     put(
         Kind::Divergence,
@@ -416,5 +620,14 @@ pub fn check(
     );
     put(Kind::SplitBrain, roles.map(|r| reference.split_brain(r)));
     put(Kind::Unavailable, Some(reference.unavailable()));
+    put(
+        Kind::LostIncrement,
+        state.map(|s| reference.lost_increment(s)),
+    );
+    put(
+        Kind::PhantomIncrement,
+        state.map(|s| reference.phantom_increment(s)),
+    );
+    put(Kind::LostAdd, state.map(|s| reference.lost_add(s)));
     verdicts
 }

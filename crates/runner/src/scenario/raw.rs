@@ -681,7 +681,10 @@ pub(super) struct RawFault {
 
 /// `release`: a link or a node.
 #[derive(Debug, Deserialize, JsonSchema)]
-#[serde(untagged, expecting = "a node name (for hold_node) or [from, to] (for hold)")]
+#[serde(
+    untagged,
+    expecting = "a node name (for hold_node) or [from, to] (for hold)"
+)]
 pub(super) enum RawRelease {
     /// Releases `hold_node` of this node.
     Node(String),
@@ -805,11 +808,20 @@ pub(super) struct RawExpect {
     /// Keys whose history has no linearization.
     #[serde(default)]
     pub linearizability: Option<RawBound>,
+    /// Counters whose final total falls short of their acknowledged increments.
+    #[serde(default)]
+    pub lost_increment: Option<RawBound>,
+    /// Counters whose final total exceeds every increment that may have happened.
+    #[serde(default)]
+    pub phantom_increment: Option<RawBound>,
+    /// Acknowledged adds to a set whose element no node kept and no remove explains.
+    #[serde(default)]
+    pub lost_add: Option<RawBound>,
 }
 
 impl RawExpect {
     /// The entries in [`super::EXPECT_KINDS`] order.
-    pub(super) fn entries(&self) -> [(&'static str, Option<&RawBound>); 10] {
+    pub(super) fn entries(&self) -> [(&'static str, Option<&RawBound>); 13] {
         [
             ("stale_read", self.stale_read.as_ref()),
             ("read_your_writes", self.read_your_writes.as_ref()),
@@ -821,6 +833,9 @@ impl RawExpect {
             ("split_brain", self.split_brain.as_ref()),
             ("unavailable", self.unavailable.as_ref()),
             ("linearizability", self.linearizability.as_ref()),
+            ("lost_increment", self.lost_increment.as_ref()),
+            ("phantom_increment", self.phantom_increment.as_ref()),
+            ("lost_add", self.lost_add.as_ref()),
         ]
     }
 }

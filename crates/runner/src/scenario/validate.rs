@@ -836,10 +836,13 @@ fn faults(
             continue;
         };
         let (wanted, what) = match fault.action {
-            FaultAction::Release { from, to } => {
-                (FaultAction::Hold { from, to }, format!("a hold of {from}->{to}"))
+            FaultAction::Release { from, to } => (
+                FaultAction::Hold { from, to },
+                format!("a hold of {from}->{to}"),
+            ),
+            FaultAction::ReleaseNode(n) => {
+                (FaultAction::HoldNode(n), format!("a hold_node of {n}"))
             }
-            FaultAction::ReleaseNode(n) => (FaultAction::HoldNode(n), format!("a hold_node of {n}")),
             _ => continue,
         };
         let releases = entries.iter().enumerate().any(|(j, other)| match other {
