@@ -505,17 +505,7 @@ impl Replica {
                 );
             }
         }
-        let over = answer_read(ctx, &self.config, &mut read);
-        let removal = read.removal.take();
-        if over {
-            self.repair(ctx, &read);
-        } else {
-            self.reads.insert(op, read);
-            self.arm_tick(ctx);
-        }
-        if let Some(removal) = removal {
-            self.start_removal(ctx, removal);
-        }
+        self.advance_read(ctx, op, read, true);
     }
 
     /// Asks the next fallback not yet asked to answer for slot `i`'s home replica from
@@ -580,15 +570,26 @@ impl Replica {
         op: OpId,
         data: Option<KeyState>,
     ) {
-        let Some(read) = self.reads.get_mut(&op) else {
+        let Some(mut read) = self.reads.remove(&op) else {
             return;
         };
-        record_answer(&self.config, read, from, data);
-        let over = answer_read(ctx, &self.config, read);
+        record_answer(&self.config, &mut read, from, data);
+        self.advance_read(ctx, op, read, false);
+    }
+
+    /// After `read` (taken out of the reads in flight) got answers: answers the client
+    /// once it can, then repairs if the read is over or keeps it (arming the tick if
+    /// `arm`), and starts the remove the read was the first half of, if any.
+    fn advance_read(&mut self, ctx: &mut Ctx<'_>, op: OpId, mut read: ReadOp, arm: bool) {
+        let over = answer_read(ctx, &self.config, &mut read);
         let removal = read.removal.take();
         if over {
-            let read = self.reads.remove(&op).expect("found above");
             self.repair(ctx, &read);
+        } else {
+            self.reads.insert(op, read);
+            if arm {
+                self.arm_tick(ctx);
+            }
         }
         if let Some(removal) = removal {
             self.start_removal(ctx, removal);
@@ -830,16 +831,7 @@ impl Replica {
                     record_answer(&self.config, &mut read, me, data);
                 }
             }
-            let over = answer_read(ctx, &self.config, &mut read);
-            let removal = read.removal.take();
-            if over {
-                self.repair(ctx, &read);
-            } else {
-                self.reads.insert(op, read);
-            }
-            if let Some(removal) = removal {
-                self.start_removal(ctx, removal);
-            }
+            self.advance_read(ctx, op, read, false);
         }
         if !(self.writes.is_empty() && self.reads.is_empty()) {
             self.arm_tick(ctx);
@@ -860,16 +852,7 @@ impl Replica {
             let mut read = self.reads.remove(&op).expect("listed above");
             let data = self.data[key.index()].clone();
             record_answer(&self.config, &mut read, me, data);
-            let over = answer_read(ctx, &self.config, &mut read);
-            let removal = read.removal.take();
-            if over {
-                self.repair(ctx, &read);
-            } else {
-                self.reads.insert(op, read);
-            }
-            if let Some(removal) = removal {
-                self.start_removal(ctx, removal);
-            }
+            self.advance_read(ctx, op, read, false);
         }
     }
 }

@@ -228,14 +228,6 @@ impl Crdt {
         }
     }
 
-    /// Joins `other` into `into`, which may hold nothing yet.
-    pub fn merge_into(into: &mut Option<Crdt>, other: &Crdt) {
-        match into {
-            Some(value) => value.merge(other),
-            None => *into = Some(other.clone()),
-        }
-    }
-
     /// A size measure: increments, or add dots plus tombstones.
     pub fn len(&self) -> usize {
         match self {
