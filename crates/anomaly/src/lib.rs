@@ -250,6 +250,9 @@ pub struct Findings {
     /// Names of the keys `linearizability` could not decide within its budget, in key id
     /// order: neither counted as anomalies nor passed.
     pub unknown_keys: Vec<String>,
+    /// The staleness curve of the register keys (see [`staleness`]), computed from the
+    /// same preparation as the kinds; empty with the reason when they were skipped.
+    pub staleness: staleness::Curve,
 }
 
 impl Findings {
@@ -434,10 +437,16 @@ pub fn check_with_budget(
         results.insert(Kind::Linearizability, result);
         findings.unknown_keys = unknown;
     }
+    if no_registers {
+        findings.staleness = staleness::Curve::empty(Some(NO_REGISTER_KEYS.to_owned()));
+    } else if let Err(reason) = &values {
+        findings.staleness = staleness::Curve::empty(Some(reason.clone()));
+    }
     if let Ok(values) = values
         && !no_registers
     {
         let prepared = prepare::Prepared::new(registers, values);
+        findings.staleness = staleness::of(&prepared);
         results.insert(Kind::StaleRead, stale_read::run(&prepared, max));
         results.insert(Kind::ReadYourWrites, read_your_writes::run(&prepared, max));
         results.insert(Kind::MonotonicRead, monotonic_read::run(&prepared, max));

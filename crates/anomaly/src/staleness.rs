@@ -36,10 +36,11 @@
 //! malformed, the curve is empty and `skipped` says why.
 //! Cost: one pass over the events after pairing operations; O(n) memory.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use repsim_history::{EventType, Function, History, Outcome, Val, ValueId};
+use repsim_history::{Function, History, Outcome};
+
+use crate::prepare::{Base, KeyClasses, NONE, Prepared, ValueIndex};
 
 /// Lower edges of the bins, in ms; the last bin has no upper edge.
 pub const BIN_EDGES_MS: [f64; 10] = [0.0, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0];
@@ -100,8 +101,15 @@ fn bin_of(t_ms: f64) -> usize {
     BIN_EDGES_MS.partition_point(|&edge| edge <= t_ms).max(1) - 1
 }
 
+impl Default for Curve {
+    /// The curve of a history without reads: every bin empty, nothing skipped.
+    fn default() -> Curve {
+        Curve::empty(None)
+    }
+}
+
 impl Curve {
-    fn empty(skipped: Option<String>) -> Curve {
+    pub(crate) fn empty(skipped: Option<String>) -> Curve {
         let bins = (0..BIN_EDGES_MS.len())
             .map(|i| Bin {
                 from_ms: BIN_EDGES_MS[i],
@@ -189,128 +197,63 @@ impl Curve {
     }
 }
 
-/// A write, as the sweep needs it.
-#[derive(Clone, Copy)]
-struct WriteInfo {
-    key: u32,
-    invoke: u32,
-    /// Position of its `ok`; `u32::MAX` when it did not complete `ok`.
-    ok: u32,
-    failed: bool,
-}
-
-/// The staleness curve of `history` (see the module documentation).
+/// The staleness curve of `history` (see the module documentation). [`crate::check`]
+/// computes the same curve from the preparation it shares with the anomaly kinds (in
+/// [`crate::Findings::staleness`]); this builds that preparation for the curve alone.
 pub fn curve(history: &History) -> Curve {
-    let ops = match history.operations() {
-        Ok(ops) => ops,
+    let all = match Base::new(history) {
+        Ok(all) => all,
         Err(e) => return Curve::empty(Some(format!("malformed history: {e}"))),
     };
-    let max_key = ops
-        .iter()
-        .map(|op| op.key.0)
-        .max()
-        .map_or(0, |k| k as usize + 1);
-    // Counter and set keys (a key with an increment, add or remove, and in a history
-    // with such keys a key that is only read; see the crate doc) are not registers:
-    // their operations, reads and any writes included, play no part in the curve.
-    let mut crdt = vec![false; max_key];
-    let mut updated = vec![false; max_key];
-    for op in &ops {
-        crdt[op.key.index()] |= op.f.is_crdt_update();
-        updated[op.key.index()] |= op.f != Function::Read;
-    }
-    if crdt.iter().any(|&c| c) {
-        for (crdt, updated) in crdt.iter_mut().zip(updated) {
-            *crdt |= !updated;
-        }
-    }
-    if crdt.iter().any(|&c| c) && ops.iter().all(|op| crdt[op.key.index()]) {
+    let classes = KeyClasses::new(&all);
+    if classes.any_crdt() && !classes.any_register() {
         return Curve::empty(Some(crate::NO_REGISTER_KEYS.to_owned()));
     }
-    // Value → write. Generated values `w<n>` go in a table, others in a map.
-    let mut direct: Vec<Option<WriteInfo>> = Vec::new();
-    let mut other: BTreeMap<ValueId, Option<WriteInfo>> = BTreeMap::new();
-    for op in ops.iter().filter(|op| !crdt[op.key.index()]) {
-        let value = match (op.f, op.value) {
-            (Function::Write, Val::One(v)) => v,
-            (Function::Cas, Val::Cas(_, Some(v))) => v,
-            _ => continue,
-        };
-        let info = WriteInfo {
-            key: op.key.0,
-            invoke: op.invoke,
-            ok: if op.outcome == Outcome::Ok {
-                op.completion.expect("ok has a completion")
-            } else {
-                u32::MAX
-            },
-            failed: op.outcome == Outcome::Fail,
-        };
-        let slot = match value.generated_number() {
-            Some(n) if (n as usize) < 4 * ops.len() + 4096 => {
-                let n = n as usize;
-                if direct.len() <= n {
-                    direct.resize(n + 1, None);
-                }
-                &mut direct[n]
-            }
-            _ => other.entry(value).or_insert(None),
-        };
-        if let Some(first) = slot {
-            let reason = format!(
-                "values repeat (e.g. {} written at indexes {} and {})",
-                history.values.to_json(value),
-                history.index_of(first.invoke),
-                history.index_of(op.invoke)
-            );
-            return Curve::empty(Some(reason));
-        }
-        *slot = Some(info);
-    }
-    let write_of = |value: ValueId| -> Option<WriteInfo> {
-        match value.generated_number() {
-            Some(n) if (n as usize) < direct.len() => direct[n as usize],
-            _ => other.get(&value).copied().flatten(),
-        }
+    let registers = if classes.any_crdt() {
+        all.register_only(&classes)
+    } else {
+        all
     };
-
-    // Per event position: the operation it completes, for ok writes (to track the latest
-    // acknowledged write per key) and ok reads (to evaluate them at their invoke).
-    let mut completes: Vec<u32> = vec![u32::MAX; history.events.len()];
-    let mut invokes: Vec<u32> = vec![u32::MAX; history.events.len()];
-    for (i, op) in ops.iter().enumerate() {
-        if op.outcome != Outcome::Ok || crdt[op.key.index()] {
-            continue;
-        }
-        let completion = op.completion.expect("ok has a completion") as usize;
-        match op.f {
-            Function::Write | Function::Cas => completes[completion] = i as u32,
-            Function::Read => invokes[op.invoke as usize] = i as u32,
-            Function::Increment | Function::Add | Function::Remove => {}
-        }
+    match ValueIndex::build(&registers) {
+        Ok(values) => of(&Prepared::new(registers, values)),
+        Err(reason) => Curve::empty(Some(reason)),
     }
-    // Per key: the latest acknowledged write, as (invoke position, ok time).
-    let mut latest: Vec<Option<(u32, f64)>> = vec![None; max_key];
+}
+
+/// The curve from the register keys' prepared operations: one pass over the events.
+pub(crate) fn of(prepared: &Prepared<'_>) -> Curve {
+    let base = &prepared.base;
+    // Per dense key: the latest acknowledged write, as (invoke position, ok time).
+    let mut latest: Vec<Option<(u32, f64)>> = vec![None; base.keys.len()];
     let mut result = Curve::empty(None);
-    for (position, event) in history.events.iter().enumerate() {
-        let written = completes[position];
-        if written != u32::MAX && event.kind == EventType::Ok {
-            let op = &ops[written as usize];
-            latest[op.key.index()] = Some((op.invoke, event.time_ms));
+    for (position, (event, &op)) in base.history.events.iter().zip(&base.op_at).enumerate() {
+        // Counter and set keys' operations are not in `base` (`NONE`).
+        if op == NONE || base.ops[op as usize].outcome != Outcome::Ok {
             continue;
         }
-        let read = invokes[position];
-        if read == u32::MAX {
+        let key = base.key[op as usize];
+        let operation = &base.ops[op as usize];
+        if operation.invoke as usize != position {
+            // An ok write's acknowledgement.
+            if base.is_write(op) {
+                latest[key as usize] = Some((operation.invoke, event.time_ms));
+            }
             continue;
         }
-        let op = &ops[read as usize];
-        let Some((w_invoke, w_ok_ms)) = latest[op.key.index()] else {
+        if operation.f != Function::Read {
+            continue;
+        }
+        let Some((w_invoke, w_ok_ms)) = latest[key as usize] else {
             result.without_prior_write += 1;
             continue;
         };
         // Not older than W: not `A → W`, i.e. A's ok (if any) is not before W's invoke.
-        let consistent = history.values_of(&op.value).iter().any(|&value| {
-            write_of(value).is_some_and(|a| a.key == op.key.0 && !a.failed && a.ok > w_invoke)
+        let consistent = base.read_values(op).iter().any(|&value| {
+            prepared.write_of(value).is_some_and(|a| {
+                base.key[a as usize] == key
+                    && base.ops[a as usize].outcome != Outcome::Fail
+                    && base.ok_at(a).unwrap_or(u32::MAX) > w_invoke
+            })
         });
         result.add((event.time_ms - w_ok_ms).max(0.0), consistent);
     }

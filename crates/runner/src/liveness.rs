@@ -52,6 +52,16 @@ pub struct Unavailability {
     pub windows: u64,
 }
 
+/// An operation sent to a node, as the unavailability windows need it.
+#[derive(Clone, Copy)]
+struct NodeOp {
+    invoke: f64,
+    completion: f64,
+    ok: bool,
+    /// Event position of its completion; `usize::MAX` while it has none.
+    completed_at: usize,
+}
+
 fn round(ms: f64) -> f64 {
     (ms * 1000.0).round() / 1000.0
 }
@@ -84,25 +94,58 @@ pub fn measure(
         });
     }
 
-    // Per node, its operations' (invoke time, completion time, ok?) in invoke order.
-    let mut per_node: BTreeMap<NodeId, Vec<(f64, f64, bool)>> = BTreeMap::new();
-    let mut open: BTreeMap<u32, (f64, Option<NodeId>)> = BTreeMap::new();
-    for event in &history.events {
+    // Per node (by index), the operations sent to it, each pushed at its invoke; per
+    // process (by id), where its open operation sits.
+    let mut per_node: Vec<Vec<NodeOp>> = Vec::new();
+    let mut open: Vec<Option<(usize, usize)>> = Vec::new();
+    for (position, event) in history.events.iter().enumerate() {
+        let process = event.process.0 as usize;
+        if open.len() <= process {
+            open.resize(process + 1, None);
+        }
         if event.kind == EventType::Invoke {
-            open.insert(event.process.0, (event.time_ms, event.node));
+            open[process] = event.node.map(|node| {
+                if per_node.len() <= node.index() {
+                    per_node.resize_with(node.index() + 1, Vec::new);
+                }
+                let ops = &mut per_node[node.index()];
+                ops.push(NodeOp {
+                    invoke: event.time_ms,
+                    completion: event.time_ms,
+                    ok: false,
+                    completed_at: usize::MAX,
+                });
+                (node.index(), ops.len() - 1)
+            });
             continue;
         }
-        if let Some((start, Some(node))) = open.remove(&event.process.0) {
-            per_node.entry(node).or_default().push((
-                start,
-                event.time_ms,
-                event.kind == EventType::Ok,
-            ));
+        if let Some((node, slot)) = open[process].take() {
+            let op = &mut per_node[node][slot];
+            op.completion = event.time_ms;
+            op.ok = event.kind == EventType::Ok;
+            op.completed_at = position;
         }
     }
     let mut unavailable_ms = BTreeMap::new();
-    for (node, mut ops) in per_node {
-        ops.sort_by(|a, b| a.0.total_cmp(&b.0));
+    for (node, mut ops) in per_node.into_iter().enumerate() {
+        // Operations that never completed play no part.
+        ops.retain(|op| op.completed_at != usize::MAX);
+        if ops.is_empty() {
+            continue;
+        }
+        // In invoke order, operations invoked at the same time in completion order. The
+        // history is in time order, so only such ties need sorting.
+        if ops.is_sorted_by(|a, b| a.invoke <= b.invoke) {
+            for tie in ops.chunk_by_mut(|a, b| a.invoke == b.invoke) {
+                tie.sort_unstable_by_key(|op| op.completed_at);
+            }
+        } else {
+            ops.sort_by(|a, b| {
+                a.invoke
+                    .total_cmp(&b.invoke)
+                    .then(a.completed_at.cmp(&b.completed_at))
+            });
+        }
         let mut figures = Unavailability::default();
         let mut window: Option<(f64, f64)> = None;
         let close = |figures: &mut Unavailability, (start, end): (f64, f64)| {
@@ -111,7 +154,13 @@ pub fn measure(
             figures.longest = figures.longest.max(length);
             figures.windows += 1;
         };
-        for (invoke, completion, ok) in ops {
+        for NodeOp {
+            invoke,
+            completion,
+            ok,
+            ..
+        } in ops
+        {
             match (ok, window) {
                 (false, None) => window = Some((invoke, completion)),
                 (false, Some((start, end))) => window = Some((start, end.max(completion))),
@@ -127,7 +176,7 @@ pub fn measure(
         }
         figures.total = round(figures.total);
         figures.longest = round(figures.longest);
-        unavailable_ms.insert(node.to_string(), figures);
+        unavailable_ms.insert(NodeId(node as u16).to_string(), figures);
     }
     Liveness {
         convergence_ms,

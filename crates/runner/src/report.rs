@@ -471,7 +471,7 @@ pub fn build(scenario: &Scenario, result: &RunResult) -> Report {
                 })
                 .collect(),
         },
-        staleness: repsim_anomaly::staleness::curve(history),
+        staleness: result.findings.staleness.clone(),
         messages: Messages {
             sent: stats.sent,
             delivered: stats.delivered,

@@ -59,6 +59,27 @@ impl Histogram {
         *self.buckets.entry(Self::bucket(micros)).or_insert(0) += 1;
     }
 
+    /// The histogram of samples counted per bucket index in `tally`.
+    fn from_tally(tally: &[u64]) -> Histogram {
+        Histogram {
+            buckets: (0..)
+                .zip(tally)
+                .filter(|&(_, &count)| count > 0)
+                .map(|(bucket, &count)| (bucket, count))
+                .collect(),
+        }
+    }
+
+    /// Counts one sample in a table indexed by bucket (cheaper per sample than the map;
+    /// see [`Histogram::from_tally`]).
+    fn tally(tally: &mut Vec<u64>, micros: u64) {
+        let bucket = Self::bucket(micros) as usize;
+        if tally.len() <= bucket {
+            tally.resize(bucket + 1, 0);
+        }
+        tally[bucket] += 1;
+    }
+
     /// Adds every sample of another histogram.
     pub fn merge(&mut self, other: &Histogram) {
         for (&bucket, &count) in &other.buckets {
@@ -193,7 +214,9 @@ pub fn summarize(scenario: &Scenario, result: &run::RunResult) -> SeedSummary {
         outcome: result.output.outcome.as_str().to_owned(),
         availability_windows: vec![[0, 0]; WINDOWS],
         lag_windows: vec![[0, 0]; WINDOWS],
-        staleness: repsim_anomaly::staleness::curve(history)
+        staleness: result
+            .findings
+            .staleness
             .bins
             .iter()
             .map(|b| [b.reads, b.consistent])
@@ -242,6 +265,7 @@ pub fn summarize(scenario: &Scenario, result: &run::RunResult) -> SeedSummary {
     // process's open invocation time, then its completion.
     let micros = |ms: f64| (ms * 1000.0).round() as u64;
     let mut open: Vec<Option<u64>> = Vec::new();
+    let (mut reads, mut writes) = (Vec::new(), Vec::new());
     for event in &history.events {
         let p = event.process.0 as usize;
         if open.len() <= p {
@@ -258,11 +282,11 @@ pub fn summarize(scenario: &Scenario, result: &run::RunResult) -> SeedSummary {
             EventType::Ok => {
                 summary.ok += 1;
                 let start = open[p].take().unwrap_or(0);
-                let histogram = match event.f {
-                    Function::Read => &mut summary.read_latency,
-                    _ => &mut summary.write_latency,
+                let tally = match event.f {
+                    Function::Read => &mut reads,
+                    _ => &mut writes,
                 };
-                histogram.add(micros(event.time_ms).saturating_sub(start));
+                Histogram::tally(tally, micros(event.time_ms).saturating_sub(start));
             }
             EventType::Fail => {
                 summary.fail += 1;
@@ -274,6 +298,8 @@ pub fn summarize(scenario: &Scenario, result: &run::RunResult) -> SeedSummary {
             }
         }
     }
+    summary.read_latency = Histogram::from_tally(&reads);
+    summary.write_latency = Histogram::from_tally(&writes);
     // Operations that never completed count as `info` (SPEC §4).
     summary.info += open.iter().filter(|o| o.is_some()).count() as u64;
     summary
@@ -317,45 +343,47 @@ pub fn run_seeds(
 ) -> Vec<SeedSummary> {
     let next = AtomicU64::new(0);
     let results: Mutex<Vec<Option<SeedSummary>>> = Mutex::new(vec![None; seeds.len()]);
-    std::thread::scope(|scope| {
-        for _ in 0..jobs.max(1) {
-            scope.spawn(|| {
-                loop {
-                    if stop.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    let i = next.fetch_add(1, Ordering::SeqCst) as usize;
-                    if i >= seeds.len() {
-                        break;
-                    }
-                    let seed = seeds[i];
-                    let outcome = if check_determinism {
-                        run::check_determinism(scenario, seed)
-                    } else {
-                        run::run(scenario, seed, None).map_err(run::CheckError::Run)
-                    };
-                    let summary = match outcome {
-                        Ok(result) => summarize(scenario, &result),
-                        Err(run::CheckError::Nondeterministic(message)) => SeedSummary {
-                            nondeterminism: Some(message),
-                            ..SeedSummary::failed(seed, "nondeterministic")
-                        },
-                        Err(run::CheckError::Run(run::RunError::Panicked { message, .. })) => {
-                            SeedSummary {
-                                panic: Some(message),
-                                ..SeedSummary::failed(seed, "panicked")
-                            }
-                        }
-                        Err(run::CheckError::Run(e)) => SeedSummary {
-                            panic: Some(e.to_string()),
-                            ..SeedSummary::failed(seed, "internal_error")
-                        },
-                    };
-                    progress(&summary);
-                    results.lock().expect("no worker panics while holding it")[i] = Some(summary);
-                }
-            });
+    let worker = || {
+        loop {
+            if stop.load(Ordering::SeqCst) {
+                break;
+            }
+            let i = next.fetch_add(1, Ordering::SeqCst) as usize;
+            if i >= seeds.len() {
+                break;
+            }
+            let seed = seeds[i];
+            let outcome = if check_determinism {
+                run::check_determinism(scenario, seed)
+            } else {
+                run::run(scenario, seed, None).map_err(run::CheckError::Run)
+            };
+            let summary = match outcome {
+                Ok(result) => summarize(scenario, &result),
+                Err(run::CheckError::Nondeterministic(message)) => SeedSummary {
+                    nondeterminism: Some(message),
+                    ..SeedSummary::failed(seed, "nondeterministic")
+                },
+                Err(run::CheckError::Run(run::RunError::Panicked { message, .. })) => SeedSummary {
+                    panic: Some(message),
+                    ..SeedSummary::failed(seed, "panicked")
+                },
+                Err(run::CheckError::Run(e)) => SeedSummary {
+                    panic: Some(e.to_string()),
+                    ..SeedSummary::failed(seed, "internal_error")
+                },
+            };
+            progress(&summary);
+            results.lock().expect("no worker panics while holding it")[i] = Some(summary);
         }
+    };
+    // The calling thread is one of the workers: with `--jobs 1` nothing is spawned, and
+    // seeds run on the main thread (whose allocator arena is the fastest) as in `run`.
+    std::thread::scope(|scope| {
+        for _ in 1..jobs.max(1) {
+            scope.spawn(worker);
+        }
+        worker();
     });
     // Seeds are taken in order and every started seed finished, so the done ones form a
     // prefix.
