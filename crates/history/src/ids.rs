@@ -209,9 +209,12 @@ impl ValueTable {
 
     /// Appends the JSON text of a value to `out`.
     pub fn write_json(&self, id: ValueId, out: &mut String) {
-        use std::fmt::Write as _;
         match id.generated_number() {
-            Some(n) => write!(out, "\"w{n}\"").expect("writing to a String cannot fail"),
+            Some(n) => {
+                out.push_str("\"w");
+                crate::jsonl::push_decimal(out, u64::from(n));
+                out.push('"');
+            }
             None => {
                 out.push_str(&self.extra[(id.get() - ValueId::EXTRA_BASE) as usize].to_string())
             }

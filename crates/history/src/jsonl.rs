@@ -15,10 +15,48 @@ use crate::event::{Event, EventType, Function, Val};
 use crate::history::History;
 use crate::ids::{ProcessId, ValueId};
 
+/// Appends the decimal digits of `n`: what `write!(out, "{n}")` gives, without the
+/// formatting machinery (a history file prints millions of numbers).
+pub fn push_decimal(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(&digits[start..]).expect("ASCII digits"));
+}
+
 /// Appends a time in milliseconds as a JSON number, always with a fractional part
 /// (`9.0`, `1.25`), so that the shortest round-trip form is used.
 pub fn write_time_ms(out: &mut String, time_ms: f64) {
-    if time_ms.fract() == 0.0 && time_ms.abs() < 1e15 {
+    // Simulated times are whole microseconds: printed from the integer, which gives the
+    // same digits as the shortest form (below 2^40 µs, every decimal with at most three
+    // fractional digits is the shortest string that parses back to its f64).
+    let micros = (time_ms * 1000.0).round();
+    if time_ms.is_sign_positive() && micros < (1u64 << 40) as f64 && micros / 1000.0 == time_ms {
+        let micros = micros as u64;
+        let (whole, fraction) = (micros / 1000, micros % 1000);
+        push_decimal(out, whole);
+        out.push('.');
+        if fraction == 0 {
+            out.push('0');
+        } else {
+            let digits = [fraction / 100, fraction / 10 % 10, fraction % 10];
+            let used = if fraction % 10 != 0 {
+                3
+            } else if fraction % 100 != 0 {
+                2
+            } else {
+                1
+            };
+            out.extend(digits[..used].iter().map(|&d| char::from(b'0' + d as u8)));
+        }
+    } else if time_ms.fract() == 0.0 && time_ms.abs() < 1e15 {
         write!(out, "{time_ms:.1}").expect("writing to a String cannot fail");
     } else {
         write!(out, "{time_ms}").expect("writing to a String cannot fail");
@@ -62,21 +100,17 @@ impl History {
     /// Appends the history file line of event `position` (with its newline) to `out`.
     pub fn write_line(&self, position: usize, out: &mut String) {
         let event = &self.events[position];
-        write!(
-            out,
-            "{{\"index\":{},\"time_ms\":",
-            self.index_of(position as u32)
-        )
-        .expect("writing to a String cannot fail");
+        out.push_str("{\"index\":");
+        push_decimal(out, self.index_of(position as u32));
+        out.push_str(",\"time_ms\":");
         write_time_ms(out, event.time_ms);
-        write!(
-            out,
-            ",\"process\":{},\"type\":\"{}\",\"f\":\"{}\",\"key\":",
-            event.process.0,
-            event.kind.as_str(),
-            event.f.as_str()
-        )
-        .expect("writing to a String cannot fail");
+        out.push_str(",\"process\":");
+        push_decimal(out, u64::from(event.process.0));
+        out.push_str(",\"type\":\"");
+        out.push_str(event.kind.as_str());
+        out.push_str("\",\"f\":\"");
+        out.push_str(event.f.as_str());
+        out.push_str("\",\"key\":");
         write_json_string(out, self.names.key_name(event.key));
         out.push_str(",\"value\":");
         self.write_value(&event.value, out);
@@ -405,6 +439,45 @@ struct RawEvent {
 
 #[cfg(test)]
 pub(crate) mod tests {
+    /// The shortest round-trip form, with a fractional part: what [`super::write_time_ms`]
+    /// must print for every time.
+    fn shortest(time_ms: f64) -> String {
+        if time_ms.fract() == 0.0 && time_ms.abs() < 1e15 {
+            format!("{time_ms:.1}")
+        } else {
+            format!("{time_ms}")
+        }
+    }
+
+    #[test]
+    fn decimals_print_as_display_does() {
+        let mut out = String::new();
+        for n in [0, 1, 9, 10, 99, 100, 12_345, u64::from(u32::MAX), u64::MAX] {
+            out.clear();
+            super::push_decimal(&mut out, n);
+            assert_eq!(out, n.to_string());
+        }
+    }
+
+    #[test]
+    fn times_print_in_their_shortest_form() {
+        let mut times: Vec<f64> = (0..300_000u64).map(|us| us as f64 / 1000.0).collect();
+        // Large whole-microsecond times, from a fixed sequence, up to the fast path's
+        // bound and beyond it.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..300_000 {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            times.push((x >> 22) as f64 / 1000.0);
+        }
+        times.extend([-0.0, -1.5, 0.1 + 0.2, 1e-7, 123.456_789, 2e12, f64::MAX]);
+        let mut out = String::new();
+        for t in times {
+            out.clear();
+            super::write_time_ms(&mut out, t);
+            assert_eq!(out, shortest(t), "{t:?}");
+        }
+    }
+
     use super::*;
 
     const SPEC_EXAMPLE: &str = r#"{"index":0,"time_ms":1.5,"process":2,"type":"invoke","f":"write","key":"k3","value":"w17","node":"n0"}

@@ -314,7 +314,7 @@ impl Replica {
         let me = self.id;
         let ring = self.ring();
         let op = self.next_op();
-        let mut write = WriteOp {
+        let mut write = Box::new(WriteOp {
             origin,
             key,
             value,
@@ -333,7 +333,7 @@ impl Replica {
             used: Vec::new(),
             acked: Vec::new(),
             replied: false,
-        };
+        });
         for i in 0..write.slots.len() {
             let home = write.slots[i].home;
             if home == me {
@@ -462,7 +462,7 @@ impl Replica {
         let ring = self.ring();
         let me = self.id;
         let op = self.next_op();
-        let mut read = ReadOp {
+        let mut read = Box::new(ReadOp {
             request,
             key,
             purpose,
@@ -483,7 +483,7 @@ impl Replica {
             merged: None,
             home_answers: Vec::new(),
             replied: false,
-        };
+        });
         for i in 0..read.slots.len() {
             let home = read.slots[i].home;
             if home == me {
@@ -580,7 +580,7 @@ impl Replica {
     /// After `read` (taken out of the reads in flight) got answers: answers the client
     /// once it can, then repairs if the read is over or keeps it (arming the tick if
     /// `arm`), and starts the remove the read was the first half of, if any.
-    fn advance_read(&mut self, ctx: &mut Ctx<'_>, op: OpId, mut read: ReadOp, arm: bool) {
+    fn advance_read(&mut self, ctx: &mut Ctx<'_>, op: OpId, mut read: Box<ReadOp>, arm: bool) {
         let over = answer_read(ctx, &self.config, &mut read);
         let removal = read.removal.take();
         if over {

@@ -67,9 +67,9 @@ pub struct Replica {
     /// Hints held for other nodes: (home replica, key) → copy.
     pub(crate) hints: BTreeMap<(NodeId, KeyId), KeyState>,
     /// Writes this node coordinates.
-    pub(crate) writes: BTreeMap<OpId, WriteOp>,
+    pub(crate) writes: BTreeMap<OpId, Box<WriteOp>>,
     /// Reads this node coordinates.
-    pub(crate) reads: BTreeMap<OpId, ReadOp>,
+    pub(crate) reads: BTreeMap<OpId, Box<ReadOp>>,
     /// Writes this node forwarded to a home replica (`version-vectors`).
     pub(crate) forwards: BTreeMap<OpId, ForwardOp>,
     /// Forwarded writes recently coordinated here, as (forwarding node, its operation),

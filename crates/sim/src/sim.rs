@@ -860,7 +860,8 @@ impl<P: Protocol> Simulation<P> {
             redirects: 0,
         });
         self.clients_busy += 1;
-        self.queue.push(
+        // A constant delay from now: timeouts come in time order.
+        self.queue.push_in_order(
             self.now + self.config.clients.timeout,
             Scheduled::Timeout {
                 process: p as u32,
