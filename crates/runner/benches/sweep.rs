@@ -62,7 +62,11 @@ fn main() {
         let never = &never;
         let scenario = &scenario;
         move |chunk: &[u64]| {
-            let summaries = sweep::run_seeds(scenario, chunk, jobs, false, never, &|_| {});
+            // The progress the command line shows, drawn nowhere.
+            let progress = sweep::Progress::new(indicatif::ProgressBar::hidden());
+            let summaries = sweep::run_seeds(scenario, chunk, jobs, false, never, &|s| {
+                progress.seed_done(s)
+            });
             std::hint::black_box(sweep::aggregate(
                 &scenario.name,
                 "x.json",

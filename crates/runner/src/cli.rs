@@ -712,20 +712,11 @@ fn sweep_command(args: &SweepArgs) -> u8 {
         )
         .expect("the template is valid"),
     );
-    let found = std::sync::Mutex::new(std::collections::BTreeMap::<String, u64>::new());
-    let progress = |summary: &sweep::SeedSummary| {
-        let mut found = found.lock().expect("no panic while holding it");
-        for (kind, &count) in &summary.anomalies {
-            if count > 0 {
-                *found.entry(kind.clone()).or_insert(0) += 1;
-            }
-        }
-        let message: Vec<String> = found.iter().map(|(k, v)| format!("{k} {v}")).collect();
-        bar.set_message(message.join(", "));
-        bar.inc(1);
-    };
-    let summaries = sweep::run_seeds(&scenario, &list, jobs, check_determinism, &stop, &progress);
-    bar.finish_and_clear();
+    let progress = sweep::Progress::new(bar);
+    let summaries = sweep::run_seeds(&scenario, &list, jobs, check_determinism, &stop, &|s| {
+        progress.seed_done(s)
+    });
+    progress.finish();
     let interrupted = summaries.len() < list.len();
     if interrupted {
         eprintln!(
