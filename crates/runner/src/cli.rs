@@ -1,8 +1,9 @@
 //! The `repsim` commands (SPEC §1): argument definitions and what each command does.
 //!
 //! Each command returns its exit code: 0 success, 1 when a scenario's `expect` block is
-//! not met (or, for `check`, when an anomaly was found), 2 on bad input. Bad input is
-//! refused before anything runs or is written. `main.rs` only parses and exits.
+//! not met (or, for `check`, when an anomaly was found), 2 on bad input, 3 on a bug in
+//! repsim or a protocol, 130 for a sweep stopped by Ctrl-C. Bad input is refused before
+//! anything runs or is written. `main.rs` only parses and exits.
 
 use std::path::{Path, PathBuf};
 
@@ -24,6 +25,9 @@ pub const EXIT_FOUND: u8 = 1;
 pub const EXIT_BAD_INPUT: u8 = 2;
 /// Exit code: a bug in repsim or a protocol (a panic, or a run that is not deterministic).
 pub const EXIT_INTERNAL: u8 = 3;
+/// Exit code: a sweep stopped by Ctrl-C (128 + SIGINT, as shells report it), after
+/// printing what the seeds done showed, so a script cannot take it for a whole sweep.
+pub const EXIT_INTERRUPTED: u8 = 130;
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -39,7 +43,8 @@ Examples:
   repsim schema > scenario.schema.json
 
 Exit codes: 0 ok, 1 expectation not met / anomaly found, 2 bad input,
-3 a bug in repsim or a protocol (a panic, or a run that is not deterministic).
+3 a bug in repsim or a protocol (a panic, or a run that is not deterministic),
+130 a sweep stopped by Ctrl-C (after printing what the seeds done showed).
 Scenario files, history files and every anomaly are defined in SPEC.md and the README.";
 
 /// repsim: a deterministic simulator of database replication protocols.
@@ -741,7 +746,11 @@ fn sweep_command(args: &SweepArgs) -> u8 {
             "{}",
             serde_json::to_string(&partial).expect("a partial serializes")
         );
-        return EXIT_OK;
+        return if interrupted {
+            EXIT_INTERRUPTED
+        } else {
+            EXIT_OK
+        };
     }
     let aggregate = sweep::aggregate(
         &scenario.name,
@@ -750,7 +759,12 @@ fn sweep_command(args: &SweepArgs) -> u8 {
         &scenario.expect,
         &summaries,
     );
-    print_aggregate(&aggregate, json)
+    let code = print_aggregate(&aggregate, json);
+    if interrupted && code != EXIT_INTERNAL {
+        EXIT_INTERRUPTED
+    } else {
+        code
+    }
 }
 
 fn print_aggregate(aggregate: &sweep::Aggregate, json: bool) -> u8 {

@@ -168,3 +168,45 @@ fn a_seed_summary_counts_what_the_report_counts() {
         report.anomalies["unavailable"]
     );
 }
+
+/// Ctrl-C stops a sweep between seeds: it prints the aggregate of the seeds done (a
+/// prefix of the seed list, each run whole) and exits 130, not 0.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_reports_the_seeds_done_and_exits_130() {
+    use std::process::Stdio;
+    let file = repo("scenarios/single-leader/async-failover-loses-writes.json");
+    // Far more seeds than can run before the signal (each takes milliseconds).
+    let child = Command::new(env!("CARGO_BIN_EXE_repsim"))
+        .args([
+            "sweep", &file, "--seeds", "1000000", "--jobs", "2", "--json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    // Long enough for the handler to be set and some seeds to finish.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    let aggregate: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let done = aggregate["seeds"]["done"].as_u64().unwrap();
+    assert!(done > 0 && done < 1_000_000, "{done}");
+    assert_eq!(aggregate["seeds"]["count"], 1_000_000);
+    assert!(
+        stderr.contains(&format!("interrupted: {done} of 1000000 seeds done")),
+        "{stderr}"
+    );
+    // The seeds done are the first ones, and their aggregate is exactly the one a sweep
+    // of only those seeds prints.
+    let whole = repsim(&["sweep", &file, "--seeds", &done.to_string(), "--json"]);
+    let mut whole: serde_json::Value = serde_json::from_slice(&whole.stdout).unwrap();
+    whole["seeds"]["count"] = 1_000_000.into();
+    assert_eq!(aggregate, whole);
+}
