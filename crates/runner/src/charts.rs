@@ -150,12 +150,15 @@ where
     builder
         .caption(&chart.title, ("sans-serif", 22))
         .margin(16)
+        // Room for the last x tick's label, centred on the plot's right edge.
+        .margin_right(32)
         .x_label_area_size(48)
         .y_label_area_size(72);
     macro_rules! draw {
         ($ctx:expr) => {{
             let mut ctx = $ctx;
             ctx.configure_mesh()
+                .x_label_formatter(&|x| tick(*x))
                 .x_desc(&chart.x_label)
                 .y_desc(&chart.y_label)
                 .axis_desc_style(("sans-serif", 16))
@@ -220,6 +223,17 @@ where
         draw!(ctx);
     }
     Ok(())
+}
+
+/// An x tick label: as short as the number allows (`1000`, not `1000.0`; `2.5`).
+fn tick(x: f64) -> String {
+    let text = format!("{:.3}", x);
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    if text == "-0" {
+        "0".to_owned()
+    } else {
+        text.to_owned()
+    }
 }
 
 /// A series of bars: its legend entry and, per category, (value, CI low, CI high).
@@ -325,6 +339,18 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ticks_print_as_short_as_the_number_allows() {
+        let shown: Vec<String> = [1000.0, 100.0, 10.0, 2.5, 0.125, 0.0, -0.0, -1.5]
+            .into_iter()
+            .map(tick)
+            .collect();
+        assert_eq!(
+            shown,
+            ["1000", "100", "10", "2.5", "0.125", "0", "0", "-1.5"]
+        );
+    }
 
     #[test]
     fn charts_are_svg_with_titles_axes_and_legends_and_reproducible() {

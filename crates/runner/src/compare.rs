@@ -117,12 +117,30 @@ pub fn draw(swept: &[Swept], out: &Path, png: bool) -> Result<Vec<PathBuf>, Comp
     let names: Vec<String> = swept.iter().map(|s| s.scenario.name.clone()).collect();
     let seeds = swept.first().map_or(0, |s| s.aggregate.seeds.done);
 
-    // Anomaly rates.
-    let kinds: Vec<Kind> = Kind::ALL.to_vec();
+    // Anomaly rates: a bar group per kind some seed of some scenario showed; the kinds
+    // none showed are named under the axis (thirteen groups of bars do not fit the width).
+    let shown = |k: &Kind| {
+        swept.iter().any(|s| {
+            s.aggregate
+                .anomalies
+                .get(k.name())
+                .is_some_and(|a| a.seeds_affected > 0)
+        })
+    };
+    let (mut kinds, none): (Vec<Kind>, Vec<Kind>) = Kind::ALL.into_iter().partition(|k| shown(k));
+    let x_label = if kinds.is_empty() {
+        kinds = Kind::ALL.to_vec();
+        "anomaly kind (no seed showed any)".to_owned()
+    } else if none.is_empty() {
+        "anomaly kind".to_owned()
+    } else {
+        let names: Vec<&str> = none.iter().map(|k| k.name()).collect();
+        format!("anomaly kind (in no seed: {})", names.join(", "))
+    };
     let bars = BarChart {
         title: format!("Share of seeds showing each anomaly ({seeds} seeds, 95% CI)"),
         y_label: "seeds affected (fraction)".into(),
-        x_label: "anomaly kind".into(),
+        x_label,
         categories: kinds.iter().map(|k| k.name().to_owned()).collect(),
         series: swept
             .iter()
