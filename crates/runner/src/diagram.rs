@@ -51,6 +51,8 @@ fn format_ms(t: f64) -> String {
 
 /// How many flagged operations get a text label (the rest are only circled).
 const LABELLED_FLAGS: usize = 12;
+/// A white outline drawn under a label's text, so it stays legible over lines.
+const HALO: &str = r#"stroke="white" stroke-width="3" paint-order="stroke""#;
 
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
@@ -227,7 +229,7 @@ pub fn draw(input: &DiagramInput<'_>) -> String {
         };
         writeln!(
             w,
-            r##"<text x="{:.1}" y="{:.1}" font-size="11" fill="#009e73">{label}</text>"##,
+            r##"<text x="{:.1}" y="{:.1}" font-size="11" fill="#009e73" {HALO}>{label}</text>"##,
             x(role.time_ms) + 2.0,
             y(role.node) + 22.0
         )
@@ -248,7 +250,7 @@ pub fn draw(input: &DiagramInput<'_>) -> String {
         }
     }
     let mut open: BTreeMap<u32, usize> = BTreeMap::new();
-    let mut labelled = 0;
+    let mut labels = Vec::new();
     for (position, event) in input.history.events.iter().enumerate() {
         if event.kind == EventType::Invoke {
             open.insert(event.process.0, position);
@@ -284,18 +286,19 @@ pub fn draw(input: &DiagramInput<'_>) -> String {
         writeln!(w, r##"<line x1="{:.1}" y1="{oy:.1}" x2="{:.1}" y2="{oy:.1}" stroke="{colour}" stroke-width="4" stroke-linecap="round"><title>{title}</title></line>"##, x(a), x(b).max(x(a) + 2.0)).unwrap();
         if let Some(kinds) = flagged.get(&index) {
             writeln!(w, r##"<circle cx="{:.1}" cy="{oy:.1}" r="7" fill="none" stroke="red" stroke-width="2"><title>{title}: {}</title></circle>"##, x(a), kinds.join(", ")).unwrap();
-            if labelled < LABELLED_FLAGS {
-                labelled += 1;
-                writeln!(
-                    w,
-                    r##"<text x="{:.1}" y="{:.1}" font-size="11" fill="red">#{index} {}</text>"##,
+            if labels.len() < LABELLED_FLAGS {
+                labels.push(format!(
+                    r##"<text x="{:.1}" y="{:.1}" font-size="11" fill="red" {HALO}>#{index} {}</text>"##,
                     x(a) + 9.0,
                     oy - 6.0,
                     kinds.join(", ")
-                )
-                .unwrap();
+                ));
             }
         }
+    }
+    // The flags' labels go over everything else, so no later bar or arrow hides them.
+    for label in &labels {
+        writeln!(w, "{label}").unwrap();
     }
 
     // Legend.

@@ -133,6 +133,10 @@ fn run_draws_a_space_time_diagram_with_flagged_operations() {
     ] {
         assert!(svg.contains(needle), "diagram lacks {needle:?}");
     }
+    // The flags' labels are drawn after every operation's bar, so none hides them.
+    let first_label = svg.find(" lost_write</text>").expect("a labelled flag");
+    let last_bar = svg.rfind(r#"stroke-linecap="round""#).unwrap();
+    assert!(first_label > last_bar, "a bar is drawn over a label");
     let trace = std::fs::read_to_string(dir.join("trace.jsonl")).unwrap();
     assert!(trace.contains("\"event\":\"down\",\"node\":\"n0\""));
     // The diagram does not change the run.
