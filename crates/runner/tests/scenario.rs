@@ -414,7 +414,7 @@ fn bad_inputs_are_refused_with_file_path_and_reason() {
     t.patch(
         json!({"network": {"drop": 0.1}}),
         "x.json: $.network.drop: unknown field `drop`, expected one of `latency`, \
-         `drop_rate`, `duplicate_rate`, `corrupt_rate`, `links`",
+         `client_latency`, `drop_rate`, `duplicate_rate`, `corrupt_rate`, `links`",
     );
     t.patch(
         json!({"clients": {"count": 2, "think": 5}}),
@@ -593,6 +593,14 @@ fn bad_inputs_are_refused_with_file_path_and_reason() {
     t.patch(
         json!({"network": {"latency": {"dist": "uniform", "min_ms": 5, "max_ms": 2}}}),
         "x.json: $.network.latency.min_ms: min_ms (5) > max_ms (2)",
+    );
+    t.patch(
+        json!({"network": {"client_latency": {"dist": "uniform", "min_ms": 5, "max_ms": 2}}}),
+        "x.json: $.network.client_latency.min_ms: min_ms (5) > max_ms (2)",
+    );
+    t.patch(
+        json!({"network": {"client_latency": {"dist": "constant", "mss": 0}}}),
+        "x.json: $.network.client_latency.mss: unknown field `mss`, expected `ms`",
     );
     t.patch(
         json!({"network": {"latency": {"dist": "exponential", "mean_ms": 0}}}),

@@ -37,6 +37,8 @@ pub struct LinkConfig {
 pub struct NetworkConfig {
     /// Default one-way delay.
     pub latency: Latency,
+    /// One-way delay between a client and a node (either direction); `None`: `latency`.
+    pub client_latency: Option<Latency>,
     /// Chance that a node-to-node message is lost.
     pub drop_rate: Probability,
     /// Chance that a node-to-node message is delivered twice (independent delays).
@@ -52,6 +54,7 @@ impl Default for NetworkConfig {
     fn default() -> Self {
         NetworkConfig {
             latency: Latency::Constant(SimDuration::from_millis(1)),
+            client_latency: None,
             drop_rate: Probability::NEVER,
             duplicate_rate: Probability::NEVER,
             corrupt_rate: Probability::NEVER,
@@ -266,7 +269,8 @@ impl Network {
 
     /// The delay of a message between a client and `node` (either direction).
     pub fn client_delay(&self, node: NodeId, rng: &mut SimRng) -> SimDuration {
-        self.config.latency.sample(rng) + self.lag[node.index()]
+        let latency = self.config.client_latency.as_ref();
+        latency.unwrap_or(&self.config.latency).sample(rng) + self.lag[node.index()]
     }
 
     /// Cuts (`cut = true`) or restores one directed link, counting overlapping faults.
@@ -421,6 +425,27 @@ mod tests {
         assert_eq!(delay(&mut net, 0, 1), 1);
         net.set_lag(NodeId(2), SimDuration::from_millis(200), false);
         assert_eq!(delay(&mut net, 0, 2), 40);
+    }
+
+    #[test]
+    fn clients_see_client_latency_when_set_and_latency_otherwise() {
+        let mut rng = SimRng::stream(1, "clients");
+        let mut config = NetworkConfig {
+            latency: Latency::Constant(SimDuration::from_millis(5)),
+            ..NetworkConfig::default()
+        };
+        let net = Network::new(config.clone(), 2, SimRng::stream(1, "network"));
+        assert_eq!(net.client_delay(NodeId(1), &mut rng).as_micros(), 5_000);
+        config.client_latency = Some(Latency::Constant(SimDuration::from_micros(300)));
+        let mut net = Network::new(config, 2, SimRng::stream(1, "network"));
+        assert_eq!(net.client_delay(NodeId(1), &mut rng).as_micros(), 300);
+        // A lagging node's clients wait for the lag too; nodes keep `latency`.
+        net.set_lag(NodeId(1), SimDuration::from_millis(2), true);
+        assert_eq!(net.client_delay(NodeId(1), &mut rng).as_micros(), 2_300);
+        match net.route(NodeId(0), NodeId(1)) {
+            Verdict::Deliver { delay, .. } => assert_eq!(delay.as_micros(), 7_000),
+            Verdict::Drop(r) => panic!("{r:?}"),
+        }
     }
 
     #[test]

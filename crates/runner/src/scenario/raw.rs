@@ -347,6 +347,11 @@ pub(super) struct RawNetwork {
     /// The one-way delay of every message, drawn independently per message.
     #[serde(default = "default_latency")]
     pub latency: RawDist,
+    /// The one-way delay of messages between clients and nodes (either direction), when
+    /// it differs from `latency`: e.g. application servers beside the nodes while the
+    /// nodes talk across a WAN. Absent: `latency`.
+    #[serde(default)]
+    pub client_latency: Option<RawDist>,
     /// Chance that a node-to-node message is lost (0 to 1).
     #[serde(default)]
     #[schemars(range(min = 0, max = 1))]
@@ -369,6 +374,7 @@ impl Default for RawNetwork {
     fn default() -> Self {
         RawNetwork {
             latency: default_latency(),
+            client_latency: None,
             drop_rate: 0.0,
             duplicate_rate: 0.0,
             corrupt_rate: 0.0,

@@ -561,6 +561,11 @@ fn network(raw: &RawNetwork, cluster: &Cluster) -> Result<NetworkConfig> {
     }
     Ok(NetworkConfig {
         latency: latency(&raw.latency, "$.network.latency")?,
+        client_latency: raw
+            .client_latency
+            .as_ref()
+            .map(|d| latency(d, "$.network.client_latency"))
+            .transpose()?,
         drop_rate: fraction(raw.drop_rate, "$.network.drop_rate")?,
         duplicate_rate: fraction(raw.duplicate_rate, "$.network.duplicate_rate")?,
         corrupt_rate: fraction(raw.corrupt_rate, "$.network.corrupt_rate")?,
