@@ -159,6 +159,7 @@ where
             let mut ctx = $ctx;
             ctx.configure_mesh()
                 .x_label_formatter(&|x| tick(*x))
+                .y_label_formatter(&|y| tick(*y))
                 .x_desc(&chart.x_label)
                 .y_desc(&chart.y_label)
                 .axis_desc_style(("sans-serif", 16))
@@ -297,6 +298,7 @@ where
                 String::new()
             }
         })
+        .y_label_formatter(&|y| tick(*y))
         .x_desc(&chart.x_label)
         .y_desc(&chart.y_label)
         .axis_desc_style(("sans-serif", 16))

@@ -295,7 +295,8 @@ pub fn draw(swept: &[Swept], out: &Path, png: bool) -> Result<Vec<PathBuf>, Comp
             .iter()
             .flat_map(|s| s.points.iter().map(|p| p.1))
             .fold(1.0f64, f64::max)
-            * 1.15;
+            // Headroom above the highest point for the legend, which sits top right.
+            * 1.4;
         let chart = LineChart {
             title: format!("Replication lag over time, mean over followers ({seeds} seeds)"),
             x_label: "time since start (ms)".into(),
