@@ -101,6 +101,8 @@ fn main() {
     let rate = |total: f64| (2 * rounds) as f64 * seeds as f64 / total;
     let (floor_time, sweep_time, sweep_ratio) = compare(&floor, &jobs1, 50);
     let (_, analysed_time, analysed_ratio) = compare(&floor, &analysed, 50);
+    // What the sweep adds beyond the per-seed work itself: threads, progress, aggregate.
+    let (_, _, machinery_ratio) = compare(&analysed, &jobs1, 50);
     let (one_time, two_time, two_ratio) = compare(&jobs1, &jobs2, list.len());
     println!(
         "{rounds} rounds of A B B A over chunks of 50 seeds (--jobs: all {seeds}); ratios are medians"
@@ -113,6 +115,9 @@ fn main() {
     println!(
         "sweep --jobs 1:         {:>8.1} seeds/s  ({sweep_ratio:.3}x the cost per seed of simulate + check; target <= 1.05)",
         rate(sweep_time)
+    );
+    println!(
+        "  sweep machinery:                         ({machinery_ratio:.3}x simulate + check + per-seed summary)"
     );
     println!(
         "sweep --jobs 2:         {:>8.1} seeds/s  ({:.2}x --jobs 1; target >= 1.8 on 2 cores)",
