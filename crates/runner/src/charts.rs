@@ -226,7 +226,7 @@ where
     Ok(())
 }
 
-/// An x tick label: as short as the number allows (`1000`, not `1000.0`; `2.5`).
+/// A tick label: as short as the number allows (`1000`, not `1000.0`; `2.5`).
 fn tick(x: f64) -> String {
     let text = format!("{:.3}", x);
     let text = text.trim_end_matches('0').trim_end_matches('.');

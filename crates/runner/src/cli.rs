@@ -731,7 +731,7 @@ fn sweep_command(args: &SweepArgs) -> u8 {
         );
     }
     let shown = file.display().to_string();
-    if shard.is_some() {
+    let code = if shard.is_some() {
         let partial = sweep::Partial {
             format: "repsim-sweep-partial".to_owned(),
             scenario: scenario.name.clone(),
@@ -746,20 +746,17 @@ fn sweep_command(args: &SweepArgs) -> u8 {
             "{}",
             serde_json::to_string(&partial).expect("a partial serializes")
         );
-        return if interrupted {
-            EXIT_INTERRUPTED
-        } else {
-            EXIT_OK
-        };
-    }
-    let aggregate = sweep::aggregate(
-        &scenario.name,
-        &shown,
-        (range.from, range.count),
-        &scenario.expect,
-        &summaries,
-    );
-    let code = print_aggregate(&aggregate, json);
+        EXIT_OK
+    } else {
+        let aggregate = sweep::aggregate(
+            &scenario.name,
+            &shown,
+            (range.from, range.count),
+            &scenario.expect,
+            &summaries,
+        );
+        print_aggregate(&aggregate, json)
+    };
     if interrupted && code != EXIT_INTERNAL {
         EXIT_INTERRUPTED
     } else {
